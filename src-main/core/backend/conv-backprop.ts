@@ -1,0 +1,184 @@
+import {
+  backend_util,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+  type KernelBackend,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { KernelScope } from './kernel-scope.js';
+
+/*
+ * Convolution gradients written as forward convolutions, so that they run on
+ * the backend's fast (XNNPACK) Conv2D instead of slow or missing backprop
+ * kernels. Both work for any stride, 'same'/'valid'/explicit padding and odd
+ * sizes; they assume NHWC and dilation 1, which is all gradients ever need.
+ */
+
+type Shape4 = [number, number, number, number];
+
+function convInfoOf(
+  xShape: Shape4,
+  filterShape: Shape4,
+  attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs,
+): backend_util.Conv2DInfo {
+  if (attrs.dataFormat === 'NCHW') {
+    throw new Error('Convolution gradients support only NHWC data');
+  }
+  return backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+}
+
+/**
+ * dW[kh,kw,ci,co] = sum over n,oh,ow of xPadded[n, oh*s+kh, ow*s+kw, ci] * dy[n,oh,ow,co].
+ * With the channels of x moved into the batch position and dy used as a filter
+ * (dilated by the stride), that sum is one ordinary convolution.
+ */
+export function conv2dBackpropFilter(
+  backend: KernelBackend,
+  backendName: string,
+  x: TensorInfo,
+  dy: TensorInfo,
+  attrs: Conv2DBackpropFilterAttrs,
+): TensorInfo {
+  const info = convInfoOf(x.shape as Shape4, attrs.filterShape as Shape4, attrs);
+  const scope = new KernelScope(backend, backendName);
+  const paddedHeight = (info.outHeight - 1) * info.strideHeight + info.filterHeight;
+  const paddedWidth = (info.outWidth - 1) * info.strideWidth + info.filterWidth;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const xPadded = scope.window(
+    x,
+    top,
+    paddedHeight - info.inHeight - top,
+    left,
+    paddedWidth - info.inWidth - left,
+  );
+  const channelsAsBatch = scope.transpose(xPadded, [3, 1, 2, 0]); // [ci, H, W, n]
+  const dyAsFilter = scope.transpose(dy, [1, 2, 0, 3]); // [oh, ow, n, co]
+  const grad = scope.conv2d(channelsAsBatch, dyAsFilter, [info.strideHeight, info.strideWidth]);
+  return scope.finish(scope.transpose(grad, [1, 2, 0, 3])); // [kh, kw, ci, co]
+}
+
+/** How one output phase r (rows r, r+s, r+2s, ...) of dx reads dy along one axis. */
+interface AxisPhase {
+  /** first filter tap that reaches this phase */
+  firstTap: number;
+  /** number of taps (filter rows k = firstTap, firstTap+s, ...) */
+  taps: number;
+  /** zero rows before and after dy (negative: rows cropped) */
+  before: number;
+  after: number;
+  /** rows of dx in this phase */
+  rows: number;
+}
+
+/**
+ * dx[s*a + r] = sum_k w[k] * dy[oh] over k = s*(a - oh) + r + pad. The taps that
+ * reach phase r are k = k0, k0+s, ...; reading dy in increasing order means
+ * flipping them, and the phase is a stride-1 correlation with that short filter.
+ */
+export function axisPhase(
+  phase: number,
+  stride: number,
+  filterSize: number,
+  padBefore: number,
+  inSize: number,
+  outSize: number,
+): AxisPhase {
+  const firstTap = (((phase + padBefore) % stride) + stride) % stride;
+  const taps = firstTap < filterSize ? Math.ceil((filterSize - firstTap) / stride) : 0;
+  const offset = (firstTap - phase - padBefore) / stride;
+  const rows = Math.max(0, Math.ceil((inSize - phase) / stride));
+  const before = offset + taps - 1;
+  const after = rows - outSize - before + taps - 1;
+  return { firstTap, taps, before, after, rows };
+}
+
+/**
+ * The input gradient as s*s stride-1 convolutions of dy, one per output phase,
+ * interleaved by depth-to-space: the same arithmetic as the transposed
+ * convolution itself, without the zeros a naive dilation of dy would multiply.
+ */
+export function conv2dBackpropInput(
+  backend: KernelBackend,
+  backendName: string,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  attrs: Conv2DBackpropInputAttrs,
+): TensorInfo {
+  const info = convInfoOf(attrs.inputShape as Shape4, filter.shape as Shape4, attrs);
+  const { strideHeight: sh, strideWidth: sw, batchSize, inChannels } = info;
+  const scope = new KernelScope(backend, backendName);
+  const filterSwapped = scope.transpose(filter, [0, 1, 3, 2]); // [kh, kw, co, ci]
+  const rowsMax = Math.ceil(info.inHeight / sh);
+  const colsMax = Math.ceil(info.inWidth / sw);
+  const phases: TensorInfo[] = [];
+  for (let ry = 0; ry < sh; ry++) {
+    const py = axisPhase(ry, sh, info.filterHeight, info.padInfo.top, info.inHeight, info.outHeight);
+    for (let rx = 0; rx < sw; rx++) {
+      const px = axisPhase(rx, sw, info.filterWidth, info.padInfo.left, info.inWidth, info.outWidth);
+      const out = phaseGradient(scope, dy, filterSwapped, py, px, [sh, sw], [batchSize, inChannels]);
+      // Phases with fewer rows (odd sizes) are padded to a common size, cropped after interleaving.
+      phases.push(scope.window(out, 0, rowsMax - py.rows, 0, colsMax - px.rows));
+    }
+  }
+  if (phases.length === 1) return scope.finish(scope.window(phases[0]!, 0, 0, 0, 0));
+  // Concat takes its inputs as an array, as tfjs' own concat op passes them.
+  const stacked = scope.run('Concat', phases as unknown as Record<string, TensorInfo>, { axis: 3 });
+  // [n, a, b, (ry, rx, ci)] -> [n, a, ry, b, rx, ci] -> [n, a*sh + ry, b*sw + rx, ci]
+  const split = scope.reshape(stacked, [batchSize, rowsMax, colsMax, sh, sw, inChannels]);
+  const interleaved = scope.transpose(split, [0, 1, 3, 2, 4, 5]);
+  const full = scope.reshape(interleaved, [batchSize, rowsMax * sh, colsMax * sw, inChannels]);
+  const cropped = scope.window(
+    full,
+    0,
+    info.inHeight - rowsMax * sh,
+    0,
+    info.inWidth - colsMax * sw,
+  );
+  return scope.finish(cropped);
+}
+
+function phaseGradient(
+  scope: KernelScope,
+  dy: TensorInfo,
+  filterSwapped: TensorInfo,
+  py: AxisPhase,
+  px: AxisPhase,
+  strides: [number, number],
+  [batchSize, inChannels]: [number, number],
+): TensorInfo {
+  if (py.rows === 0 || px.rows === 0 || py.taps === 0 || px.taps === 0) {
+    return scope.run(
+      'Fill',
+      {},
+      { shape: [batchSize, py.rows, px.rows, inChannels], value: 0, dtype: 'float32' },
+    );
+  }
+  const [kh, kw, co, ci] = filterSwapped.shape as Shape4;
+  const taps = scope.run(
+    'StridedSlice',
+    { x: filterSwapped },
+    {
+      begin: [py.firstTap, px.firstTap, 0, 0],
+      end: [kh, kw, co, ci],
+      strides: [strides[0], strides[1], 1, 1],
+      beginMask: 0,
+      endMask: 0,
+      ellipsisMask: 0,
+      newAxisMask: 0,
+      shrinkAxisMask: 0,
+    },
+  );
+  const flipped = scope.run('Reverse', { x: taps }, { dims: [0, 1] });
+  const dyWindow = scope.window(dy, py.before, py.after, px.before, px.after);
+  return scope.conv2d(dyWindow, flipped);
+}

@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it, beforeAll } from 'vitest';
+import { registerWasmGradients, registeredWasmKernels } from '../../src-main/core/backend/wasm-gradients.js';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { seededRandom } from '../helpers/random.js';
+
+interface Case {
+  batch: number;
+  height: number;
+  width: number;
+  inChannels: number;
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  pad: 'same' | 'valid';
+}
+
+/** Gradients of sum(conv2d(x, w) * r) with respect to x and w, on one backend. */
+async function gradientsOn(backend: string, c: Case, values: Float32Array[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const [xv, wv] = values as [Float32Array, Float32Array, Float32Array];
+  const x = tf.tensor4d(xv, [c.batch, c.height, c.width, c.inChannels]);
+  const w = tf.tensor4d(wv, [c.kernel, c.kernel, c.inChannels, c.outChannels]);
+  const probe = tf.conv2d(x, w, c.stride, c.pad);
+  const outShape = probe.shape;
+  probe.dispose();
+  const r = tf.tensor(values[2]!.subarray(0, outShape.reduce((a, b) => a * b)), outShape);
+  const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)),
+  )([x, w]);
+  const out = await Promise.all(grads.map((g) => g.data() as Promise<Float32Array>));
+  tf.dispose([x, w, r, ...grads]);
+  return out;
+}
+
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff += (actual[i]! - expected[i]!) ** 2;
+    norm += expected[i]! ** 2;
+  }
+  return Math.sqrt(diff / Math.max(norm, 1e-30));
+}
+
+const random = seededRandom(7);
+const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
+
+const fixedCases: Case[] = [
+  { batch: 1, height: 8, width: 8, inChannels: 3, outChannels: 4, kernel: 4, stride: 2, pad: 'same' },
+  { batch: 3, height: 7, width: 9, inChannels: 5, outChannels: 2, kernel: 4, stride: 2, pad: 'same' },
+  { batch: 2, height: 5, width: 5, inChannels: 4, outChannels: 6, kernel: 4, stride: 1, pad: 'same' },
+  { batch: 2, height: 9, width: 6, inChannels: 3, outChannels: 3, kernel: 3, stride: 2, pad: 'valid' },
+  { batch: 1, height: 11, width: 11, inChannels: 2, outChannels: 5, kernel: 3, stride: 1, pad: 'same' },
+  { batch: 2, height: 6, width: 6, inChannels: 2, outChannels: 2, kernel: 1, stride: 2, pad: 'same' },
+  { batch: 2, height: 13, width: 10, inChannels: 3, outChannels: 4, kernel: 5, stride: 3, pad: 'same' },
+];
+const randomCases: Case[] = Array.from({ length: 12 }, () => ({
+  batch: pick([1, 2, 4]),
+  height: pick([4, 5, 7, 8, 12, 15, 16]),
+  width: pick([4, 6, 7, 9, 16]),
+  inChannels: pick([1, 3, 8, 13]),
+  outChannels: pick([1, 4, 7, 16]),
+  kernel: pick([2, 3, 4]),
+  stride: pick([1, 2]),
+  pad: pick(['same', 'valid'] as const),
+}));
+
+describe('WebAssembly convolution gradients', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    registerWasmGradients();
+  });
+
+  it('registers the kernels the WebAssembly backend lacks', () => {
+    for (const name of registeredWasmKernels) expect(tf.getKernel(name, 'wasm')).toBeDefined();
+  });
+
+  it.each([...fixedCases, ...randomCases])(
+    'match the CPU backend: %o',
+    async (c) => {
+      if (c.pad === 'valid' && (c.height < c.kernel || c.width < c.kernel)) return;
+      const size = (n: number) => Float32Array.from({ length: n }, () => random() * 2 - 1);
+      const values = [
+        size(c.batch * c.height * c.width * c.inChannels),
+        size(c.kernel * c.kernel * c.inChannels * c.outChannels),
+        size(c.batch * c.height * c.width * c.outChannels),
+      ];
+      const expected = await gradientsOn('cpu', c, values);
+      const before = tf.memory().numTensors;
+      const actual = await gradientsOn('wasm', c, values);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5);
+      expect(relativeError(actual[1]!, expected[1]!)).toBeLessThan(1e-5);
+    },
+  );
+
+  it('computes conv2dTranspose (the Fader decoder) like the CPU backend', async () => {
+    const x = size(2 * 5 * 5 * 6);
+    const w = size(4 * 4 * 3 * 6);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const y = tf.conv2dTranspose(tf.tensor4d(x, [2, 5, 5, 6]), tf.tensor4d(w, [4, 4, 3, 6]), [2, 10, 10, 3], 2, 'same');
+      const data = (await y.data()) as Float32Array;
+      y.dispose();
+      return data;
+    };
+    const expected = await run('cpu');
+    expect(relativeError(await run('wasm'), expected)).toBeLessThan(1e-5);
+    function size(n: number) {
+      return Float32Array.from({ length: n }, () => random() * 2 - 1);
+    }
+  });
+});
