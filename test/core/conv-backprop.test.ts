@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it, beforeAll } from 'vitest';
 import { registerWasmGradients, registeredWasmKernels } from '../../src-main/core/backend/wasm-gradients.js';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';

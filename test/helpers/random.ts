@@ -1,11 +1,4 @@
-/** A small deterministic generator (mulberry32), so random test cases repeat. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry } from '../../src-main/core/util/random.js';
+
+/** Deterministic random numbers, so random test cases repeat. */
+export const seededRandom = mulberry;

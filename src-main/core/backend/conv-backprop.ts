@@ -4,7 +4,7 @@ import {
   type Conv2DBackpropInputAttrs,
   type KernelBackend,
   type TensorInfo,
-} from '@tensorflow/tfjs-core';
+} from '@tensorflow/tfjs';
 import { KernelScope } from './kernel-scope.js';
 
 /*
@@ -117,7 +117,13 @@ export function conv2dBackpropInput(
   const info = convInfoOf(attrs.inputShape as Shape4, filter.shape as Shape4, attrs);
   const { strideHeight: sh, strideWidth: sw, batchSize, inChannels } = info;
   const scope = new KernelScope(backend, backendName);
-  const filterSwapped = scope.transpose(filter, [0, 1, 3, 2]); // [kh, kw, co, ci]
+  const [kh, kw, ci, co] = filter.shape as Shape4;
+  // [kh, kw, co, ci], then one [co, ci] block per tap; phases pick and flip whole blocks.
+  const swapped = scope.transpose(filter, [0, 1, 3, 2]);
+  const flat = scope.reshape(swapped, [kh * kw, co, ci]);
+  const taps = Array.from({ length: kh * kw }, (_, k) =>
+    scope.reshape(scope.run('Slice', { x: flat }, { begin: [k, 0, 0], size: [1, co, ci] }), [co, ci]),
+  );
   const rowsMax = Math.ceil(info.inHeight / sh);
   const colsMax = Math.ceil(info.inWidth / sw);
   const phases: TensorInfo[] = [];
@@ -125,7 +131,7 @@ export function conv2dBackpropInput(
     const py = axisPhase(ry, sh, info.filterHeight, info.padInfo.top, info.inHeight, info.outHeight);
     for (let rx = 0; rx < sw; rx++) {
       const px = axisPhase(rx, sw, info.filterWidth, info.padInfo.left, info.inWidth, info.outWidth);
-      const out = phaseGradient(scope, dy, filterSwapped, py, px, [sh, sw], [batchSize, inChannels]);
+      const out = phaseGradient(scope, dy, taps, [kh, kw], py, px, [sh, sw], [batchSize, inChannels]);
       // Phases with fewer rows (odd sizes) are padded to a common size, cropped after interleaving.
       phases.push(scope.window(out, 0, rowsMax - py.rows, 0, colsMax - px.rows));
     }
@@ -150,7 +156,8 @@ export function conv2dBackpropInput(
 function phaseGradient(
   scope: KernelScope,
   dy: TensorInfo,
-  filterSwapped: TensorInfo,
+  filterTaps: TensorInfo[],
+  filterSize: [number, number],
   py: AxisPhase,
   px: AxisPhase,
   strides: [number, number],
@@ -163,22 +170,18 @@ function phaseGradient(
       { shape: [batchSize, py.rows, px.rows, inChannels], value: 0, dtype: 'float32' },
     );
   }
-  const [kh, kw, co, ci] = filterSwapped.shape as Shape4;
-  const taps = scope.run(
-    'StridedSlice',
-    { x: filterSwapped },
-    {
-      begin: [py.firstTap, px.firstTap, 0, 0],
-      end: [kh, kw, co, ci],
-      strides: [strides[0], strides[1], 1, 1],
-      beginMask: 0,
-      endMask: 0,
-      ellipsisMask: 0,
-      newAxisMask: 0,
-      shrinkAxisMask: 0,
-    },
-  );
-  const flipped = scope.run('Reverse', { x: taps }, { dims: [0, 1] });
+  // The phase's taps, flipped: whole [co, ci] blocks picked from the unstacked filter.
+  const picked: TensorInfo[] = [];
+  for (let j = py.taps - 1; j >= 0; j--) {
+    for (let i = px.taps - 1; i >= 0; i--) {
+      const ky = py.firstTap + strides[0] * j;
+      const kx = px.firstTap + strides[1] * i;
+      picked.push(filterTaps[ky * filterSize[1] + kx]!);
+    }
+  }
+  const [co, ci] = picked[0]!.shape as [number, number];
+  const stacked = scope.run('Pack', picked as unknown as Record<string, TensorInfo>, { axis: 0 });
+  const phaseFilter = scope.reshape(stacked, [py.taps, px.taps, co, ci]);
   const dyWindow = scope.window(dy, py.before, py.after, px.before, px.after);
-  return scope.conv2d(dyWindow, flipped);
+  return scope.conv2d(dyWindow, phaseFilter);
 }

@@ -3,7 +3,7 @@ import {
   type KernelBackend,
   type NamedAttrMap,
   type TensorInfo,
-} from '@tensorflow/tfjs-core';
+} from '@tensorflow/tfjs';
 
 /**
  * Runs other kernels of one backend from inside a kernel, the way tfjs' own
@@ -20,15 +20,24 @@ export class KernelScope {
   ) {}
 
   run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: object = {}): TensorInfo {
-    const kernel = getKernel(kernelName, this.backendName);
-    if (!kernel) throw new Error(`Kernel ${kernelName} is not registered for ${this.backendName}`);
-    const out = kernel.kernelFunc({
-      inputs,
-      backend: this.backend,
-      attrs: attrs as NamedAttrMap,
-    }) as TensorInfo;
+    const out = this.call(kernelName, inputs, attrs);
+    if (Array.isArray(out)) throw new Error(`${kernelName} returns several tensors; use runMany`);
     this.intermediates.push(out);
     return out;
+  }
+
+  /** For kernels with several outputs (Unpack, SplitV). */
+  runMany(kernelName: string, inputs: Record<string, TensorInfo>, attrs: object = {}): TensorInfo[] {
+    const out = this.call(kernelName, inputs, attrs);
+    const list = Array.isArray(out) ? out : [out];
+    this.intermediates.push(...list);
+    return list;
+  }
+
+  private call(kernelName: string, inputs: Record<string, TensorInfo>, attrs: object): TensorInfo | TensorInfo[] {
+    const kernel = getKernel(kernelName, this.backendName);
+    if (!kernel) throw new Error(`Kernel ${kernelName} is not registered for ${this.backendName}`);
+    return kernel.kernelFunc({ inputs, backend: this.backend, attrs: attrs as NamedAttrMap });
   }
 
   transpose(x: TensorInfo, perm: number[]): TensorInfo {

@@ -2,24 +2,30 @@ import {
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   getKernel,
+  Identity,
+  Slice,
   registerKernel,
   unregisterKernel,
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropInputAttrs,
   type KernelBackend,
+  type SliceAttrs,
   type TensorInfo,
-} from '@tensorflow/tfjs-core';
+} from '@tensorflow/tfjs';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-backprop.js';
+import { wasmSlice } from './wasm-slice.js';
 
 /** Kernels this module registers on the WebAssembly backend (tests compare each with the CPU backend). */
-export const registeredWasmKernels = [Conv2DBackpropFilter, Conv2DBackpropInput] as const;
+export const registeredWasmKernels = [Conv2DBackpropFilter, Conv2DBackpropInput, Slice, Identity] as const;
 
 let registered = false;
 
 /**
  * The WebAssembly backend has no Conv2DBackpropFilter and a slow scalar
  * Conv2DBackpropInput; training needs both, fast. Both are replaced by
- * formulations on its XNNPACK Conv2D. Safe to call more than once.
+ * formulations on its XNNPACK Conv2D, and Slice (which they and the gradients
+ * of concat and unstack lean on) by one that does not copy its whole input.
+ * Safe to call more than once.
  */
 export function registerWasmGradients(): void {
   if (registered) return;
@@ -36,8 +42,7 @@ export function registerWasmGradients(): void {
         attrs as unknown as Conv2DBackpropFilterAttrs,
       ),
   });
-  // registerKernel refuses to replace a kernel, so drop tfjs' own first.
-  if (getKernel(Conv2DBackpropInput, 'wasm')) unregisterKernel(Conv2DBackpropInput, 'wasm');
+  replaceKernel(Conv2DBackpropInput);
   registerKernel({
     kernelName: Conv2DBackpropInput,
     backendName: 'wasm',
@@ -50,4 +55,31 @@ export function registerWasmGradients(): void {
         attrs as unknown as Conv2DBackpropInputAttrs,
       ),
   });
+  // The engine clones every tensor it saves for the backward pass; tfjs'
+  // WebAssembly Identity copies the data, the CPU backend's shares it. Tensors
+  // are immutable, so sharing (with a reference count) is safe and free.
+  replaceKernel(Identity);
+  registerKernel({
+    kernelName: Identity,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs['x'] as TensorInfo;
+      (backend as KernelBackend & { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
+  replaceKernel(Slice);
+  registerKernel({
+    kernelName: Slice,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { begin, size } = attrs as unknown as SliceAttrs;
+      return wasmSlice(backend as KernelBackend, inputs['x'] as TensorInfo, begin, size);
+    },
+  });
+}
+
+/** registerKernel warns when a kernel exists, so drop tfjs' own first. */
+function replaceKernel(name: string): void {
+  if (getKernel(name, 'wasm')) unregisterKernel(name, 'wasm');
 }

@@ -1,0 +1,266 @@
+import * as tf from '@tensorflow/tfjs';
+import { mulberry } from '../util/random.js';
+import { architectureOf, type Architecture, type ModelConfig } from './presets.js';
+import {
+  batchNorm,
+  conv2x,
+  convTranspose2x,
+  dense,
+  labelPlanes,
+  leakySlope,
+  upsampleConv,
+  upsampleConvFilter,
+  upsampleConvReference,
+  type BatchNormState,
+} from './layers.js';
+
+/** Which part of the network a variable belongs to; each part has its own optimiser. */
+export type Part = 'encoder' | 'decoder' | 'discriminator';
+
+export interface NamedVariable {
+  name: string;
+  part: Part;
+  variable: tf.Variable;
+}
+
+const discriminatorHidden = 512;
+const labelClasses = 2;
+let instances = 0;
+const fusedUpsampleMinSide = Number(process.env['MIEN_FUSE_MIN'] ?? 2);
+
+/**
+ * The weights of one model and its three functions: encode x to z, decode z
+ * with a label back to an image, and read the label from z. Variable names are
+ * stable; checkpoints store them by name.
+ */
+export class ExpressionNetwork {
+  readonly architecture: Architecture;
+  private readonly variables = new Map<string, NamedVariable>();
+  private random: () => number;
+  /** Derived decoder filters for inference, rebuilt after weights change. */
+  private phaseFilterCache = new Map<string, tf.Tensor4D>();
+  private readonly instance = ++instances;
+
+  constructor(
+    readonly config: ModelConfig,
+    seed = 1,
+  ) {
+    this.architecture = architectureOf(config);
+    this.random = mulberry(seed);
+    this.build();
+  }
+
+  // ---- parameters ---------------------------------------------------------------
+
+  private build(): void {
+    const arch = this.architecture;
+    let channels = 3;
+    arch.encoderChannels.forEach((out, i) => {
+      this.conv(`encoder.${i}`, 'encoder', [4, 4, channels, out]);
+      if (arch.batchNorm && i > 0) this.norm(`encoder.${i}.bn`, 'encoder', out);
+      channels = out;
+    });
+    arch.decoderChannels.forEach((out, i) => {
+      const input = channels + arch.labelPlanes;
+      const last = i === arch.decoderChannels.length - 1;
+      // tfjs' transposed convolutions take their filter as [k, k, out, in].
+      const shape: [number, number, number, number] = arch.batchNorm ? [4, 4, out, input] : [4, 4, input, out];
+      this.conv(`decoder.${i}`, 'decoder', shape, 16 * input);
+      if (arch.batchNorm && !last) this.norm(`decoder.${i}.bn`, 'decoder', out);
+      channels = out;
+    });
+    let features = arch.latentSide * arch.latentSide * arch.latentChannels;
+    if (arch.batchNorm) {
+      // Fader's discriminator: stride-2 convolutions from the latent down to 1x1, then two dense layers.
+      let side = arch.latentSide;
+      let inChannels = arch.latentChannels;
+      for (let i = 0; side > 1; i++, side /= 2) {
+        this.conv(`discriminator.conv${i}`, 'discriminator', [4, 4, inChannels, 512]);
+        this.norm(`discriminator.conv${i}.bn`, 'discriminator', 512);
+        inChannels = 512;
+      }
+      features = inChannels;
+      this.dense('discriminator.dense0', features, discriminatorHidden);
+      this.dense('discriminator.dense1', discriminatorHidden, labelClasses);
+    } else {
+      this.dense('discriminator.dense0', features, discriminatorHidden);
+      this.dense('discriminator.dense1', discriminatorHidden, discriminatorHidden);
+      this.dense('discriminator.dense2', discriminatorHidden, labelClasses);
+    }
+  }
+
+  private add(name: string, part: Part, value: tf.Tensor, trainable = true): void {
+    // tfjs names variables process-wide; the instance prefix lets several models coexist.
+    const variable = tf.variable(value, trainable, `net${this.instance}/${name}`);
+    value.dispose();
+    this.variables.set(name, { name, part, variable });
+  }
+
+  /** PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as in Fader's code. */
+  private uniform(shape: number[], fanIn: number): tf.Tensor {
+    const bound = 1 / Math.sqrt(fanIn);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    for (let i = 0; i < size; i++) values[i] = (this.random() * 2 - 1) * bound;
+    return tf.tensor(values, shape);
+  }
+
+  private conv(name: string, part: Part, shape: [number, number, number, number], fanIn?: number): void {
+    const fan = fanIn ?? shape[0] * shape[1] * shape[2];
+    const outChannels = this.architecture.batchNorm && part === 'decoder' ? shape[2] : shape[3];
+    this.add(`${name}.filter`, part, this.uniform(shape, fan));
+    this.add(`${name}.bias`, part, this.uniform([outChannels], fan));
+  }
+
+  private dense(name: string, inputs: number, outputs: number): void {
+    this.add(`${name}.weights`, 'discriminator', this.uniform([inputs, outputs], inputs));
+    this.add(`${name}.bias`, 'discriminator', this.uniform([outputs], inputs));
+  }
+
+  private norm(name: string, part: Part, channels: number): void {
+    this.add(`${name}.gamma`, part, tf.ones([channels]));
+    this.add(`${name}.beta`, part, tf.zeros([channels]));
+    this.add(`${name}.movingMean`, part, tf.zeros([channels]), false);
+    this.add(`${name}.movingVariance`, part, tf.ones([channels]), false);
+  }
+
+  private get(name: string): tf.Variable {
+    const found = this.variables.get(name);
+    if (!found) throw new Error(`Missing weight ${name}`);
+    return found.variable;
+  }
+
+  private normState(name: string): BatchNormState {
+    return {
+      gamma: this.get(`${name}.gamma`),
+      beta: this.get(`${name}.beta`),
+      movingMean: this.get(`${name}.movingMean`),
+      movingVariance: this.get(`${name}.movingVariance`),
+    };
+  }
+
+  /** All variables, in a stable order. */
+  list(): NamedVariable[] {
+    return [...this.variables.values()];
+  }
+
+  trainableOf(part: Part | Part[]): tf.Variable[] {
+    const parts = Array.isArray(part) ? part : [part];
+    return this.list()
+      .filter((v) => parts.includes(v.part) && v.variable.trainable)
+      .map((v) => v.variable);
+  }
+
+  countParameters(part?: Part): number {
+    return this.list()
+      .filter((v) => v.variable.trainable && (part === undefined || v.part === part))
+      .reduce((sum, v) => sum + v.variable.size, 0);
+  }
+
+  /** Copies of all weights (trainable or not), by stable name. */
+  exportWeights(): { name: string; shape: number[]; values: Float32Array }[] {
+    return this.list().map((v) => ({ name: v.name, shape: v.variable.shape, values: v.variable.dataSync() as Float32Array }));
+  }
+
+  /**
+   * Replaces every weight. All names and shapes must match this architecture;
+   * otherwise nothing is changed and the error says what differs.
+   */
+  importWeights(weights: Map<string, { shape: number[]; values: Float32Array }>): void {
+    for (const v of this.list()) {
+      const w = weights.get(v.name);
+      if (!w) throw new Error(`weight ${v.name} is missing`);
+      if (w.shape.join('x') !== v.variable.shape.join('x')) {
+        throw new Error(`weight ${v.name} has shape ${w.shape.join('x')}, expected ${v.variable.shape.join('x')}`);
+      }
+    }
+    for (const v of this.list()) {
+      const w = weights.get(v.name)!;
+      tf.tidy(() => v.variable.assign(tf.tensor(w.values, w.shape)));
+    }
+    this.weightsChanged();
+  }
+
+  /** Call after the weights change (a training step, a load) so cached inference filters are rebuilt. */
+  weightsChanged(): void {
+    for (const t of this.phaseFilterCache.values()) t.dispose();
+    this.phaseFilterCache.clear();
+  }
+
+  // ---- forward passes -----------------------------------------------------------
+
+  /** x in [-1, 1], [n, size, size, 3] -> z */
+  encode(x: tf.Tensor4D, training = false): tf.Tensor4D {
+    const arch = this.architecture;
+    let h = x;
+    arch.encoderChannels.forEach((_, i) => {
+      h = conv2x(h, this.get(`encoder.${i}.filter`) as tf.Tensor4D, this.get(`encoder.${i}.bias`) as tf.Tensor1D);
+      if (arch.batchNorm && i > 0) h = batchNorm(h, this.normState(`encoder.${i}.bn`), training);
+      h = tf.leakyRelu(h, leakySlope);
+    });
+    return h;
+  }
+
+  /** z and one label value per image (any real number) -> image in [-1, 1] */
+  decode(z: tf.Tensor4D, labels: tf.Tensor1D, training = false): tf.Tensor4D {
+    const arch = this.architecture;
+    let h = z;
+    const stages = arch.decoderChannels.length;
+    for (let i = 0; i < stages; i++) {
+      const [, height, width] = h.shape;
+      const withLabel = tf.concat([h, labelPlanes(labels, height, width, arch.labelPlanes as 1 | 2)], 3);
+      const bias = this.get(`decoder.${i}.bias`) as tf.Tensor1D;
+      if (arch.batchNorm) {
+        h = convTranspose2x(withLabel, this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
+        if (i < stages - 1) h = batchNorm(h, this.normState(`decoder.${i}.bn`), training);
+      } else if (height <= fusedUpsampleMinSide) {
+        // On the smallest maps the filter, not the pixels, dominates: the fused
+        // form's 3x3x4 filter would cost more to build and pack than it saves.
+        h = upsampleConvReference(withLabel, this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
+      } else {
+        h = upsampleConv(withLabel, this.phaseFilter(`decoder.${i}.filter`, training), bias);
+      }
+      h = i < stages - 1 ? tf.relu(h) : tf.tanh(h);
+    }
+    return h;
+  }
+
+  /** z -> logits over the label classes (not smiling, smiling) */
+  discriminate(z: tf.Tensor4D, training = false): tf.Tensor2D {
+    let h: tf.Tensor = z;
+    if (this.architecture.batchNorm) {
+      for (let i = 0; this.variables.has(`discriminator.conv${i}.filter`); i++) {
+        h = conv2x(h as tf.Tensor4D, this.get(`discriminator.conv${i}.filter`) as tf.Tensor4D, this.get(`discriminator.conv${i}.bias`) as tf.Tensor1D);
+        h = tf.leakyRelu(batchNorm(h, this.normState(`discriminator.conv${i}.bn`), training), leakySlope);
+      }
+    }
+    let flat = tf.reshape(h, [z.shape[0], -1]) as tf.Tensor2D;
+    const layers = this.architecture.batchNorm ? 2 : 3;
+    for (let i = 0; i < layers; i++) {
+      flat = dense(flat, this.get(`discriminator.dense${i}.weights`) as tf.Tensor2D, this.get(`discriminator.dense${i}.bias`) as tf.Tensor1D);
+      if (i < layers - 1) flat = tf.leakyRelu(flat, leakySlope);
+    }
+    return flat;
+  }
+
+  /**
+   * The fused upsample-conv filter. In training it is derived inside the
+   * gradient scope so gradients reach the 4x4 weights; at inference it is cached.
+   */
+  private phaseFilter(name: string, training: boolean): tf.Tensor4D {
+    const filter = this.get(name) as tf.Tensor4D;
+    if (training) return upsampleConvFilter(filter);
+    let cached = this.phaseFilterCache.get(name);
+    if (!cached) {
+      cached = tf.keep(tf.tidy(() => upsampleConvFilter(filter)));
+      this.phaseFilterCache.set(name, cached);
+    }
+    return cached;
+  }
+
+  dispose(): void {
+    this.weightsChanged();
+    for (const v of this.variables.values()) v.variable.dispose();
+    this.variables.clear();
+  }
+}

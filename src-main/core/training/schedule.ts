@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/**
+ * The paper's three phases: (1) autoencoder only, (2) a weak adversarial term,
+ * (3) a stronger one; the learning rate is decayed after each phase.
+ */
+export const scheduleSchema = z.object({
+  phaseSteps: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative(), z.number().int().nonnegative()]),
+  mu: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]),
+  learningRate: z.number().positive(),
+  /** factor applied to the learning rate at the start of each later phase */
+  phaseDecay: z.number().positive(),
+  beta1: z.number().min(0).max(1),
+  beta2: z.number().min(0).max(1),
+  /** steps over which mu ramps up linearly at the start of each phase (Fader ramps its lambda) */
+  muRampSteps: z.number().int().nonnegative(),
+});
+export type Schedule = z.infer<typeof scheduleSchema>;
+
+/** The paper's mu values with Fader's Adam settings (the paper's lr 0.01 diverges with Adam). */
+export const defaultSchedule: Schedule = {
+  phaseSteps: [2000, 2000, 4000],
+  mu: [0, 1e-4, 0.01],
+  learningRate: 2e-4,
+  phaseDecay: 0.1,
+  beta1: 0.5,
+  beta2: 0.999,
+  muRampSteps: 0,
+};
+
+export interface PhaseState {
+  /** 1, 2 or 3 */
+  phase: 1 | 2 | 3;
+  mu: number;
+  learningRate: number;
+}
+
+export function totalSteps(schedule: Schedule): number {
+  return schedule.phaseSteps[0] + schedule.phaseSteps[1] + schedule.phaseSteps[2];
+}
+
+/** Phase, adversarial weight and learning rate for a 0-based step. */
+export function phaseAt(schedule: Schedule, step: number): PhaseState {
+  let start = 0;
+  for (let i = 0; i < 3; i++) {
+    const length = schedule.phaseSteps[i]!;
+    if (step < start + length || i === 2) {
+      const intoPhase = step - start;
+      const ramp = schedule.muRampSteps > 0 ? Math.min(1, (intoPhase + 1) / schedule.muRampSteps) : 1;
+      const previousMu = i === 0 ? 0 : schedule.mu[i - 1]!;
+      const mu = previousMu + (schedule.mu[i]! - previousMu) * ramp;
+      return {
+        phase: (i + 1) as 1 | 2 | 3,
+        mu,
+        learningRate: schedule.learningRate * schedule.phaseDecay ** i,
+      };
+    }
+    start += length;
+  }
+  throw new Error('unreachable');
+}

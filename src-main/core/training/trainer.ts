@@ -1,0 +1,415 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { CheckpointError, modelConfigSchema, readCheckpoint, writeCheckpoint, type NamedArray } from '../model/checkpoint.js';
+import { ExpressionModel } from '../model/expression-model.js';
+import type { ExpressionNetwork } from '../model/network.js';
+import { BatchSampler } from './batches.js';
+import { loadFaceDataset, type FaceDataset } from './dataset.js';
+import { phaseAt, scheduleSchema, totalSteps, type Schedule } from './schedule.js';
+
+/** Everything that defines a run; stored in each checkpoint so `resume` needs only the folder. */
+export const runSettingsSchema = z.object({
+  model: modelConfigSchema,
+  data: z.object({
+    imagesDir: z.string(),
+    labelsCsv: z.string(),
+    labelColumn: z.string(),
+    split: z.string().optional(),
+    limit: z.number().int().positive().optional(),
+  }),
+  schedule: scheduleSchema,
+  batchSize: z.number().int().positive(),
+  checkpointEvery: z.number().int().positive(),
+  /** record a learning-curve point every this many steps */
+  logEvery: z.number().int().positive(),
+  seed: z.number().int(),
+  augmentation: z.object({ flip: z.boolean(), brightness: z.number().min(0).max(1) }),
+});
+export type RunSettings = z.infer<typeof runSettingsSchema>;
+
+export interface CurvePoint {
+  step: number;
+  phase: number;
+  reconstruction: number;
+  adversarial: number;
+  discriminator: number;
+  discriminatorAccuracy: number;
+}
+
+export interface TrainingProgress extends CurvePoint {
+  /** steps done so far (1-based count) */
+  stepsDone: number;
+  totalSteps: number;
+  mu: number;
+  learningRate: number;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+export type TrainingEvent =
+  | { type: 'data'; loaded: number; total: number }
+  | { type: 'ready'; images: number; skipped: number; resumedFrom: number }
+  | ({ type: 'progress' } & TrainingProgress)
+  | { type: 'checkpoint'; step: number; file: string };
+
+export interface TrainingResult {
+  status: 'finished' | 'cancelled';
+  stepsDone: number;
+  totalSteps: number;
+  checkpoint: string;
+  /** the inference model, written when the run finishes */
+  model?: string;
+  images: number;
+  skipped: number;
+  curve: CurvePoint[];
+  secondsTraining: number;
+}
+
+export class TrainingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingError';
+  }
+}
+
+export interface RunControl {
+  signal?: AbortSignal;
+  onEvent?: (event: TrainingEvent) => void;
+}
+
+export const checkpointFileName = 'checkpoint.mien';
+export const modelFileName = 'model.mien';
+
+/** Starts a new run in `runDir` (which must not hold one already). */
+export async function startTraining(runDir: string, settings: RunSettings, control: RunControl = {}): Promise<TrainingResult> {
+  const parsed = runSettingsSchema.parse(settings);
+  await mkdir(runDir, { recursive: true });
+  const checkpoint = path.join(runDir, checkpointFileName);
+  if (await exists(checkpoint)) {
+    throw new TrainingError(`${runDir} already holds a training run; resume it or choose another folder`);
+  }
+  const data = await loadData(parsed, control);
+  const run = new TrainingRun(runDir, parsed, data, ExpressionModel.create(parsed.model, parsed.seed));
+  return run.execute(control);
+}
+
+/** Continues the run in `runDir` from its last checkpoint, on the same schedule. */
+export async function resumeTraining(runDir: string, control: RunControl = {}): Promise<TrainingResult> {
+  const file = path.join(runDir, checkpointFileName);
+  const checkpoint = await readCheckpoint(file);
+  if (checkpoint.header.kind !== 'training') throw new CheckpointError(file, 'holds no training state');
+  const state = trainingStateSchema.safeParse(checkpoint.header.meta);
+  if (!state.success) throw new CheckpointError(file, 'training state is missing or invalid');
+  const { settings, step, fingerprint, curve } = state.data;
+  const data = await loadData(settings, control);
+  if (data.fingerprint !== fingerprint) {
+    throw new TrainingError(
+      `the training data changed since this run started (images or labels differ); start a new run instead`,
+    );
+  }
+  const model = ExpressionModel.fromCheckpoint(file, checkpoint, settings.model);
+  const run = new TrainingRun(runDir, settings, data, model, step, curve);
+  await run.restoreOptimizers(checkpoint.tensors);
+  return run.execute(control);
+}
+
+const trainingStateSchema = z.object({
+  settings: runSettingsSchema,
+  step: z.number().int().nonnegative(),
+  fingerprint: z.string(),
+  curve: z.array(
+    z.object({
+      step: z.number(),
+      phase: z.number(),
+      reconstruction: z.number(),
+      adversarial: z.number(),
+      discriminator: z.number(),
+      discriminatorAccuracy: z.number(),
+    }),
+  ),
+});
+
+async function loadData(settings: RunSettings, control: RunControl): Promise<FaceDataset> {
+  return loadFaceDataset({
+    ...settings.data,
+    size: settings.model.size,
+    onProgress: (loaded, total) => control.onEvent?.({ type: 'data', loaded, total }),
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface StepLosses {
+  reconstruction: number;
+  adversarial: number;
+  discriminator: number;
+  accuracy: number;
+}
+
+/** One training run: the model, two Adam optimisers, the batch sampler and the loop. */
+class TrainingRun {
+  private readonly network: ExpressionNetwork;
+  private readonly autoencoderOptimizer: tf.AdamOptimizer;
+  private readonly discriminatorOptimizer: tf.AdamOptimizer;
+  private readonly sampler: BatchSampler;
+  private readonly checkpointFile: string;
+  private readonly total: number;
+  private sums = { reconstruction: 0, adversarial: 0, discriminator: 0, accuracy: 0, count: 0 };
+
+  constructor(
+    private readonly runDir: string,
+    private readonly settings: RunSettings,
+    private readonly data: FaceDataset,
+    private readonly model: ExpressionModel,
+    private step = 0,
+    private readonly curve: CurvePoint[] = [],
+  ) {
+    this.network = model.network;
+    const { schedule } = settings;
+    this.autoencoderOptimizer = tf.train.adam(schedule.learningRate, schedule.beta1, schedule.beta2);
+    this.discriminatorOptimizer = tf.train.adam(schedule.learningRate, schedule.beta1, schedule.beta2);
+    this.sampler = new BatchSampler(data, settings.batchSize, settings.seed, settings.augmentation);
+    this.checkpointFile = path.join(runDir, checkpointFileName);
+    this.total = totalSteps(schedule);
+  }
+
+  async execute(control: RunControl): Promise<TrainingResult> {
+    const resumedFrom = this.step;
+    control.onEvent?.({ type: 'ready', images: this.data.count, skipped: this.data.skipped.length, resumedFrom });
+    const started = performance.now();
+    try {
+      while (this.step < this.total) {
+        if (control.signal?.aborted) break;
+        const losses = this.trainStep();
+        this.step++;
+        this.record(losses);
+        const elapsed = (performance.now() - started) / 1000;
+        control.onEvent?.({ type: 'progress', ...this.progress(losses, elapsed, resumedFrom) });
+        if (this.step % this.settings.checkpointEvery === 0 || this.step === this.total) {
+          await this.saveCheckpoint();
+          control.onEvent?.({ type: 'checkpoint', step: this.step, file: this.checkpointFile });
+        }
+        // Let cancellation and other events in between steps.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const finished = this.step >= this.total;
+      if (!finished && this.step > resumedFrom) await this.saveCheckpoint();
+      let modelFile: string | undefined;
+      if (finished) {
+        modelFile = path.join(this.runDir, modelFileName);
+        await this.model.save(modelFile, this.modelMeta());
+      }
+      return {
+        status: finished ? 'finished' : 'cancelled',
+        stepsDone: this.step,
+        totalSteps: this.total,
+        checkpoint: this.checkpointFile,
+        ...(modelFile ? { model: modelFile } : {}),
+        images: this.data.count,
+        skipped: this.data.skipped.length,
+        curve: this.curve,
+        secondsTraining: (performance.now() - started) / 1000,
+      };
+    } finally {
+      this.dispose();
+    }
+  }
+
+  /** One alternating step: the autoencoder against the discriminator, then the discriminator on the same z. */
+  private trainStep(): StepLosses {
+    const { mu, learningRate } = phaseAt(this.settings.schedule, this.step);
+    setLearningRate(this.autoencoderOptimizer, learningRate);
+    setLearningRate(this.discriminatorOptimizer, learningRate);
+    const batch = this.sampler.batch(this.step);
+    const size = this.settings.model.size;
+    const images = tf.tensor4d(batch.images, [batch.count, size, size, 3]);
+    const labels = tf.tensor1d(batch.labels);
+    // The discriminator classifies smiling vs not; intensity labels are thresholded.
+    const classes = tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2));
+    const flipped = tf.tidy(() => tf.sub(1, classes));
+    const kept: tf.Tensor[] = [];
+    const keep = <T extends tf.Tensor>(t: T): T => {
+      kept.push(tf.keep(t));
+      return t;
+    };
+    try {
+      let latent: tf.Tensor4D | undefined;
+      let reconstruction: tf.Scalar | undefined;
+      let adversarial: tf.Scalar | undefined;
+      const ae = tf.variableGrads(() => {
+        const z = (latent = keep(this.network.encode(images, true)));
+        reconstruction = keep(tf.losses.meanSquaredError(images, this.network.decode(z, labels, true)) as tf.Scalar);
+        if (mu === 0) return reconstruction;
+        // Fader's adversarial term: make the discriminator read the flipped label from z.
+        adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, this.network.discriminate(z, false)) as tf.Scalar);
+        return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
+      }, this.network.trainableOf(['encoder', 'decoder']));
+      this.autoencoderOptimizer.applyGradients(ae.grads as Record<string, tf.Variable>);
+      kept.push(ae.value, ...Object.values(ae.grads));
+      // The discriminator learns on the same z, detached: its tape holds only its own weights.
+      let logits: tf.Tensor2D | undefined;
+      const dis = tf.variableGrads(() => {
+        logits = keep(this.network.discriminate(latent!, true));
+        return tf.losses.softmaxCrossEntropy(classes, logits) as tf.Scalar;
+      }, this.network.trainableOf('discriminator'));
+      this.discriminatorOptimizer.applyGradients(dis.grads as Record<string, tf.Variable>);
+      kept.push(dis.value, ...Object.values(dis.grads));
+      this.network.weightsChanged();
+      const measured = tf.tidy(() => {
+        const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(classes, 1)), 'float32'));
+        const adversarialValue = adversarial ?? tf.losses.softmaxCrossEntropy(flipped, logits!);
+        return tf.stack([reconstruction!, adversarialValue, dis.value, accuracy]);
+      });
+      kept.push(measured);
+      const values = Array.from(measured.dataSync());
+      const losses = { reconstruction: values[0]!, adversarial: values[1]!, discriminator: values[2]!, accuracy: values[3]! };
+      if (![losses.reconstruction, losses.adversarial, losses.discriminator].every(Number.isFinite)) {
+        throw new TrainingError(
+          `training diverged at step ${this.step + 1} (a loss is not a number); ` +
+            `the last good checkpoint is kept at ${this.checkpointFile}. Lower the learning rate or mu and resume.`,
+        );
+      }
+      return losses;
+    } finally {
+      tf.dispose([images, labels, classes, flipped, ...kept]);
+    }
+  }
+
+  private record(losses: StepLosses): void {
+    const s = this.sums;
+    s.reconstruction += losses.reconstruction;
+    s.adversarial += losses.adversarial;
+    s.discriminator += losses.discriminator;
+    s.accuracy += losses.accuracy;
+    s.count++;
+    if (this.step % this.settings.logEvery === 0 || this.step === this.total) {
+      this.curve.push({
+        step: this.step,
+        phase: phaseAt(this.settings.schedule, this.step - 1).phase,
+        reconstruction: s.reconstruction / s.count,
+        adversarial: s.adversarial / s.count,
+        discriminator: s.discriminator / s.count,
+        discriminatorAccuracy: s.accuracy / s.count,
+      });
+      this.sums = { reconstruction: 0, adversarial: 0, discriminator: 0, accuracy: 0, count: 0 };
+    }
+  }
+
+  private progress(losses: StepLosses, elapsedSeconds: number, resumedFrom: number): TrainingProgress {
+    const state = phaseAt(this.settings.schedule, this.step - 1);
+    const stepsThisSession = this.step - resumedFrom;
+    const secondsPerStep = elapsedSeconds / Math.max(1, stepsThisSession);
+    return {
+      step: this.step,
+      stepsDone: this.step,
+      totalSteps: this.total,
+      phase: state.phase,
+      mu: state.mu,
+      learningRate: state.learningRate,
+      reconstruction: losses.reconstruction,
+      adversarial: losses.adversarial,
+      discriminator: losses.discriminator,
+      discriminatorAccuracy: losses.accuracy,
+      imagesPerSecond: (this.settings.batchSize * stepsThisSession) / Math.max(elapsedSeconds, 1e-9),
+      etaSeconds: secondsPerStep * (this.total - this.step),
+    };
+  }
+
+  private async saveCheckpoint(): Promise<void> {
+    const tensors: NamedArray[] = [
+      ...this.network.exportWeights(),
+      ...(await optimizerArrays('optimizer.autoencoder', this.autoencoderOptimizer)),
+      ...(await optimizerArrays('optimizer.discriminator', this.discriminatorOptimizer)),
+    ];
+    await writeCheckpoint(this.checkpointFile, {
+      kind: 'training',
+      config: this.settings.model,
+      meta: {
+        settings: this.settings,
+        step: this.step,
+        fingerprint: this.data.fingerprint,
+        curve: this.curve,
+      },
+      tensors,
+    });
+  }
+
+  async restoreOptimizers(tensors: Map<string, NamedArray>): Promise<void> {
+    const { beta1, beta2 } = this.settings.schedule;
+    const ae = this.network.trainableOf(['encoder', 'decoder']);
+    await restoreAdam('optimizer.autoencoder', this.autoencoderOptimizer, ae, tensors, beta1, beta2);
+    const dis = this.network.trainableOf('discriminator');
+    await restoreAdam('optimizer.discriminator', this.discriminatorOptimizer, dis, tensors, beta1, beta2);
+  }
+
+  private modelMeta(): Record<string, unknown> {
+    return {
+      trainedSteps: this.step,
+      data: { ...this.settings.data, images: this.data.count, fingerprint: this.data.fingerprint },
+      schedule: this.settings.schedule,
+      batchSize: this.settings.batchSize,
+      curve: this.curve,
+    };
+  }
+
+  private dispose(): void {
+    this.autoencoderOptimizer.dispose();
+    this.discriminatorOptimizer.dispose();
+    this.model.dispose();
+  }
+}
+
+/** tfjs' Adam reads its learning rate on every update; the paper decays it per phase. */
+function setLearningRate(optimizer: tf.AdamOptimizer, rate: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = rate;
+}
+
+async function optimizerArrays(prefix: string, optimizer: tf.Optimizer): Promise<NamedArray[]> {
+  const weights = await optimizer.getWeights();
+  return Promise.all(
+    weights.map(async (w, i) => ({
+      name: `${prefix}.${String(i).padStart(4, '0')}`,
+      shape: w.tensor.shape,
+      values: Float32Array.from(await w.tensor.data()),
+    })),
+  );
+}
+
+/**
+ * Adam's state is [iterations, m of each variable, v of each variable]; tfjs
+ * restores it by position. Its bias-correction powers (beta^t) are not part of
+ * that state, so they are recomputed from the iteration count.
+ */
+async function restoreAdam(
+  prefix: string,
+  optimizer: tf.AdamOptimizer,
+  variables: tf.Variable[],
+  tensors: Map<string, NamedArray>,
+  beta1: number,
+  beta2: number,
+): Promise<void> {
+  const saved = [...tensors.values()].filter((t) => t.name.startsWith(`${prefix}.`)).sort((a, b) => a.name.localeCompare(b.name));
+  if (saved.length === 0) return; // saved before the first update: fresh optimiser state
+  if (saved.length !== 1 + 2 * variables.length) {
+    throw new TrainingError(`optimiser state ${prefix} does not match the model (${saved.length} slots)`);
+  }
+  const names = ['iter', ...variables.map((v) => `${v.name}/m`), ...variables.map((v) => `${v.name}/v`)];
+  const named = saved.map((t, i) => ({ name: names[i]!, tensor: tf.tensor(t.values, t.shape) }));
+  await optimizer.setWeights(named);
+  tf.dispose(named.map((n) => n.tensor));
+  const iterations = saved[0]!.values[0]!;
+  const powers = optimizer as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+  tf.tidy(() => {
+    powers.accBeta1.assign(tf.scalar(beta1 ** (iterations + 1)));
+    powers.accBeta2.assign(tf.scalar(beta2 ** (iterations + 1)));
+  });
+}
