@@ -118,7 +118,7 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
       throw new CheckpointError(file, `tensor ${entry.name} has an inconsistent size`);
     }
     const raw = payload.subarray(entry.offset, entry.offset + entry.byteLength);
-    const values = entry.dtype === 'float16' ? float16BytesToFloat32(raw) : new Float32Array(raw.slice().buffer);
+    const values = entry.dtype === 'float16' ? float16BytesToFloat32(raw) : new Float32Array(alignedCopy(raw));
     tensors.set(entry.name, { name: entry.name, shape: entry.shape, values });
   }
   return { header, tensors };
@@ -153,6 +153,13 @@ function parseHeader(file: string, bytes: Buffer): { header: CheckpointHeader; p
     throw new CheckpointError(file, `header is invalid: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`);
   }
   return { header: parsed.data, payloadStart: 12 + headerLength };
+}
+
+/** A fresh, aligned buffer (a Buffer's slice shares its parent's memory and offset). */
+function alignedCopy(bytes: Uint8Array): ArrayBuffer {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy.buffer;
 }
 
 // ---- float16 storage ---------------------------------------------------------------
@@ -194,7 +201,7 @@ function halfFromBits(bits: number): number {
 }
 
 function float16BytesToFloat32(raw: Uint8Array): Float32Array {
-  const halves = new Uint16Array(raw.slice().buffer);
+  const halves = new Uint16Array(alignedCopy(raw));
   const out = new Float32Array(halves.length);
   for (let i = 0; i < halves.length; i++) {
     const h = halves[i]!;

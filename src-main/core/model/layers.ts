@@ -74,15 +74,27 @@ export function upsampleConv(
   return tf.add(tf.reshape(interleaved, [n, 2 * h, 2 * w, outChannels]), bias);
 }
 
-/** The plain composition, kept as the reference the fused form is tested against. */
+/**
+ * The plain composition: nearest x2 upsampling, then the 4x4 convolution. Used
+ * where maps are tiny, and as the reference the fused form is tested against.
+ */
 export function upsampleConvReference(
   x: tf.Tensor4D,
   filter: tf.Tensor4D,
   bias: tf.Tensor1D,
 ): tf.Tensor4D {
-  const [, h, w] = x.shape;
-  const up = tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]);
-  return tf.add(tf.conv2d(up, filter, 1, 'same'), bias);
+  return tf.add(tf.conv2d(upsampleNearest2x(x), filter, 1, 'same'), bias);
+}
+
+/**
+ * Nearest-neighbour x2 upsampling by broadcasting, whose gradient (a sum over
+ * the copies) is right on every backend; tfjs' CPU ResizeNearestNeighborGrad
+ * disagrees with its WebAssembly one.
+ */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const copies = tf.mul(tf.reshape(x, [n, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1]));
+  return tf.reshape(copies, [n, 2 * h, 2 * w, c]);
 }
 
 /** Transposed 4x4 stride-2 convolution (Fader's decoder); filter is [4, 4, out, in]. */

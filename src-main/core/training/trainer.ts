@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -7,7 +6,8 @@ import { ExpressionModel } from '../model/expression-model.js';
 import type { ExpressionNetwork } from '../model/network.js';
 import { BatchSampler } from './batches.js';
 import { loadFaceDataset, type FaceDataset } from './dataset.js';
-import { phaseAt, scheduleSchema, totalSteps, type Schedule } from './schedule.js';
+import { phaseAt, scheduleSchema, totalSteps } from './schedule.js';
+import { StepRunner, type StepLosses } from './step.js';
 
 /** Everything that defines a run; stored in each checkpoint so `resume` needs only the folder. */
 export const runSettingsSchema = z.object({
@@ -148,18 +148,10 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-interface StepLosses {
-  reconstruction: number;
-  adversarial: number;
-  discriminator: number;
-  accuracy: number;
-}
-
 /** One training run: the model, two Adam optimisers, the batch sampler and the loop. */
 class TrainingRun {
   private readonly network: ExpressionNetwork;
-  private readonly autoencoderOptimizer: tf.AdamOptimizer;
-  private readonly discriminatorOptimizer: tf.AdamOptimizer;
+  private readonly stepper: StepRunner;
   private readonly sampler: BatchSampler;
   private readonly checkpointFile: string;
   private readonly total: number;
@@ -175,8 +167,7 @@ class TrainingRun {
   ) {
     this.network = model.network;
     const { schedule } = settings;
-    this.autoencoderOptimizer = tf.train.adam(schedule.learningRate, schedule.beta1, schedule.beta2);
-    this.discriminatorOptimizer = tf.train.adam(schedule.learningRate, schedule.beta1, schedule.beta2);
+    this.stepper = new StepRunner(this.network, schedule.beta1, schedule.beta2, schedule.learningRate);
     this.sampler = new BatchSampler(data, settings.batchSize, settings.seed, settings.augmentation);
     this.checkpointFile = path.join(runDir, checkpointFileName);
     this.total = totalSteps(schedule);
@@ -224,64 +215,17 @@ class TrainingRun {
     }
   }
 
-  /** One alternating step: the autoencoder against the discriminator, then the discriminator on the same z. */
   private trainStep(): StepLosses {
     const { mu, learningRate } = phaseAt(this.settings.schedule, this.step);
-    setLearningRate(this.autoencoderOptimizer, learningRate);
-    setLearningRate(this.discriminatorOptimizer, learningRate);
     const batch = this.sampler.batch(this.step);
-    const size = this.settings.model.size;
-    const images = tf.tensor4d(batch.images, [batch.count, size, size, 3]);
-    const labels = tf.tensor1d(batch.labels);
-    // The discriminator classifies smiling vs not; intensity labels are thresholded.
-    const classes = tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2));
-    const flipped = tf.tidy(() => tf.sub(1, classes));
-    const kept: tf.Tensor[] = [];
-    const keep = <T extends tf.Tensor>(t: T): T => {
-      kept.push(tf.keep(t));
-      return t;
-    };
-    try {
-      let latent: tf.Tensor4D | undefined;
-      let reconstruction: tf.Scalar | undefined;
-      let adversarial: tf.Scalar | undefined;
-      const ae = tf.variableGrads(() => {
-        const z = (latent = keep(this.network.encode(images, true)));
-        reconstruction = keep(tf.losses.meanSquaredError(images, this.network.decode(z, labels, true)) as tf.Scalar);
-        if (mu === 0) return reconstruction;
-        // Fader's adversarial term: make the discriminator read the flipped label from z.
-        adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, this.network.discriminate(z, false)) as tf.Scalar);
-        return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
-      }, this.network.trainableOf(['encoder', 'decoder']));
-      this.autoencoderOptimizer.applyGradients(ae.grads as Record<string, tf.Variable>);
-      kept.push(ae.value, ...Object.values(ae.grads));
-      // The discriminator learns on the same z, detached: its tape holds only its own weights.
-      let logits: tf.Tensor2D | undefined;
-      const dis = tf.variableGrads(() => {
-        logits = keep(this.network.discriminate(latent!, true));
-        return tf.losses.softmaxCrossEntropy(classes, logits) as tf.Scalar;
-      }, this.network.trainableOf('discriminator'));
-      this.discriminatorOptimizer.applyGradients(dis.grads as Record<string, tf.Variable>);
-      kept.push(dis.value, ...Object.values(dis.grads));
-      this.network.weightsChanged();
-      const measured = tf.tidy(() => {
-        const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(classes, 1)), 'float32'));
-        const adversarialValue = adversarial ?? tf.losses.softmaxCrossEntropy(flipped, logits!);
-        return tf.stack([reconstruction!, adversarialValue, dis.value, accuracy]);
-      });
-      kept.push(measured);
-      const values = Array.from(measured.dataSync());
-      const losses = { reconstruction: values[0]!, adversarial: values[1]!, discriminator: values[2]!, accuracy: values[3]! };
-      if (![losses.reconstruction, losses.adversarial, losses.discriminator].every(Number.isFinite)) {
-        throw new TrainingError(
-          `training diverged at step ${this.step + 1} (a loss is not a number); ` +
-            `the last good checkpoint is kept at ${this.checkpointFile}. Lower the learning rate or mu and resume.`,
-        );
-      }
-      return losses;
-    } finally {
-      tf.dispose([images, labels, classes, flipped, ...kept]);
+    const losses = this.stepper.run(batch.images, batch.labels, mu, learningRate);
+    if (![losses.reconstruction, losses.adversarial, losses.discriminator].every(Number.isFinite)) {
+      throw new TrainingError(
+        `training diverged at step ${this.step + 1} (a loss is not a number); ` +
+          `the last good checkpoint is kept at ${this.checkpointFile}. Lower the learning rate or mu and resume.`,
+      );
     }
+    return losses;
   }
 
   private record(losses: StepLosses): void {
@@ -327,8 +271,7 @@ class TrainingRun {
   private async saveCheckpoint(): Promise<void> {
     const tensors: NamedArray[] = [
       ...this.network.exportWeights(),
-      ...(await optimizerArrays('optimizer.autoencoder', this.autoencoderOptimizer)),
-      ...(await optimizerArrays('optimizer.discriminator', this.discriminatorOptimizer)),
+      ...(await this.stepper.exportState()),
     ];
     await writeCheckpoint(this.checkpointFile, {
       kind: 'training',
@@ -344,11 +287,7 @@ class TrainingRun {
   }
 
   async restoreOptimizers(tensors: Map<string, NamedArray>): Promise<void> {
-    const { beta1, beta2 } = this.settings.schedule;
-    const ae = this.network.trainableOf(['encoder', 'decoder']);
-    await restoreAdam('optimizer.autoencoder', this.autoencoderOptimizer, ae, tensors, beta1, beta2);
-    const dis = this.network.trainableOf('discriminator');
-    await restoreAdam('optimizer.discriminator', this.discriminatorOptimizer, dis, tensors, beta1, beta2);
+    await this.stepper.restoreState(tensors);
   }
 
   private modelMeta(): Record<string, unknown> {
@@ -362,54 +301,7 @@ class TrainingRun {
   }
 
   private dispose(): void {
-    this.autoencoderOptimizer.dispose();
-    this.discriminatorOptimizer.dispose();
+    this.stepper.dispose();
     this.model.dispose();
   }
-}
-
-/** tfjs' Adam reads its learning rate on every update; the paper decays it per phase. */
-function setLearningRate(optimizer: tf.AdamOptimizer, rate: number): void {
-  (optimizer as unknown as { learningRate: number }).learningRate = rate;
-}
-
-async function optimizerArrays(prefix: string, optimizer: tf.Optimizer): Promise<NamedArray[]> {
-  const weights = await optimizer.getWeights();
-  return Promise.all(
-    weights.map(async (w, i) => ({
-      name: `${prefix}.${String(i).padStart(4, '0')}`,
-      shape: w.tensor.shape,
-      values: Float32Array.from(await w.tensor.data()),
-    })),
-  );
-}
-
-/**
- * Adam's state is [iterations, m of each variable, v of each variable]; tfjs
- * restores it by position. Its bias-correction powers (beta^t) are not part of
- * that state, so they are recomputed from the iteration count.
- */
-async function restoreAdam(
-  prefix: string,
-  optimizer: tf.AdamOptimizer,
-  variables: tf.Variable[],
-  tensors: Map<string, NamedArray>,
-  beta1: number,
-  beta2: number,
-): Promise<void> {
-  const saved = [...tensors.values()].filter((t) => t.name.startsWith(`${prefix}.`)).sort((a, b) => a.name.localeCompare(b.name));
-  if (saved.length === 0) return; // saved before the first update: fresh optimiser state
-  if (saved.length !== 1 + 2 * variables.length) {
-    throw new TrainingError(`optimiser state ${prefix} does not match the model (${saved.length} slots)`);
-  }
-  const names = ['iter', ...variables.map((v) => `${v.name}/m`), ...variables.map((v) => `${v.name}/v`)];
-  const named = saved.map((t, i) => ({ name: names[i]!, tensor: tf.tensor(t.values, t.shape) }));
-  await optimizer.setWeights(named);
-  tf.dispose(named.map((n) => n.tensor));
-  const iterations = saved[0]!.values[0]!;
-  const powers = optimizer as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
-  tf.tidy(() => {
-    powers.accBeta1.assign(tf.scalar(beta1 ** (iterations + 1)));
-    powers.accBeta2.assign(tf.scalar(beta2 ** (iterations + 1)));
-  });
 }

@@ -1,0 +1,284 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import path from 'node:path';
+import { backendChoices, requestedBackend, selectBackend, type BackendReport } from '../core/backend/select-backend.js';
+import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
+import { ExpressionModel } from '../core/model/expression-model.js';
+import { isModelSize, isPresetName, modelSizes, presetDescriptions, presetNames, type ModelSize, type PresetName } from '../core/model/presets.js';
+import { defaultSchedule } from '../core/training/schedule.js';
+import { resumeTraining, startTraining, type RunControl, type TrainingResult } from '../core/training/trainer.js';
+import { formatSeconds, Reporter } from './reporter.js';
+
+const program = new Command()
+  .name('mien')
+  .description('Mien: change facial expressions in photos. Every job of the desktop app, headless.')
+  .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', ...backendChoices]).default(undefined))
+  .option('--json', 'print one JSON object on stdout; progress goes to stderr as JSON lines', false)
+  .showHelpAfterError();
+
+program
+  .command('info')
+  .description('show the compute backend, the model presets and their parameter counts')
+  .action(() => run(async (reporter, backend) => {
+    const presets = presetNames.map((preset) => ({
+      preset,
+      description: presetDescriptions[preset],
+      sizes: modelSizes.map((size) => {
+        const model = ExpressionModel.create({ preset, size, attribute: 'smiling' });
+        const counts = model.parameterCounts();
+        model.dispose();
+        return { size, ...counts };
+      }),
+    }));
+    reporter.result({ backend, presets }, () => [
+      backendLine(backend),
+      ...presets.flatMap((p) => [
+        `\n${p.preset}: ${p.description}`,
+        ...p.sizes.map((s) => `  ${s.size} px: ${millions(s.total)} parameters (autoencoder ${millions(s.autoencoder)}, discriminator ${millions(s.discriminator)})`),
+      ]),
+    ].join('\n'));
+  }));
+
+program
+  .command('train')
+  .description('train a model on a folder of face images and a labels CSV')
+  .requiredOption('--images <dir>', 'folder of face images')
+  .requiredOption('--labels <csv>', 'CSV with a `file` column and label columns')
+  .option('--label <column>', 'label column to learn', 'smiling')
+  .option('--split <name>', 'use only rows whose `split` column has this value')
+  .option('--limit <n>', 'use at most this many images', positiveInt)
+  .option('--preset <name>', `architecture: ${presetNames.join(', ')}`, presetArg, 'paper' as PresetName)
+  .option('--size <px>', `model size: ${modelSizes.join(', ')}`, sizeArg, 64 as ModelSize)
+  .option('--steps <a,b,c>', 'steps of the three phases', tripleInt, defaultSchedule.phaseSteps)
+  .option('--mu <a,b,c>', 'adversarial weight of the three phases', tripleNumber, defaultSchedule.mu)
+  .option('--mu-ramp <steps>', 'ramp mu up over this many steps at the start of each phase', nonNegativeInt, defaultSchedule.muRampSteps)
+  .option('--lr <rate>', 'Adam learning rate', positiveNumber, defaultSchedule.learningRate)
+  .option('--lr-decay <factor>', 'learning-rate factor at each new phase', positiveNumber, defaultSchedule.phaseDecay)
+  .option('--batch <n>', 'images per step', positiveInt, 32)
+  .option('--checkpoint-every <n>', 'save a checkpoint every n steps', positiveInt, 200)
+  .option('--log-every <n>', 'learning-curve point every n steps', positiveInt, 50)
+  .option('--brightness <delta>', 'brightness augmentation (images in [-1, 1])', nonNegativeNumber, 0.1)
+  .option('--no-flip', 'no horizontal-flip augmentation')
+  .option('--seed <n>', 'random seed', nonNegativeInt, 1)
+  .option('--out <dir>', 'run folder (checkpoints, final model)')
+  .action((options: TrainOptions) => run(async (reporter) => {
+    const out = options.out ?? path.join('runs', `${options.preset}-${options.size}-${timestamp()}`);
+    reporter.note(`training run in ${out}`);
+    const result = await withCancel((control) => startTraining(out, {
+      model: { preset: options.preset, size: options.size, attribute: options.label },
+      data: {
+        imagesDir: options.images,
+        labelsCsv: options.labels,
+        labelColumn: options.label,
+        ...(options.split ? { split: options.split } : {}),
+        ...(options.limit ? { limit: options.limit } : {}),
+      },
+      schedule: {
+        ...defaultSchedule,
+        phaseSteps: options.steps,
+        mu: options.mu,
+        muRampSteps: options.muRamp,
+        learningRate: options.lr,
+        phaseDecay: options.lrDecay,
+      },
+      batchSize: options.batch,
+      checkpointEvery: options.checkpointEvery,
+      logEvery: options.logEvery,
+      seed: options.seed,
+      augmentation: { flip: options.flip, brightness: options.brightness },
+    }, control), reporter);
+    reportTraining(reporter, out, result);
+  }));
+
+program
+  .command('resume')
+  .description('continue a training run from its last checkpoint')
+  .argument('<run-dir>', 'the run folder given to `train --out`')
+  .action((runDir: string) => run(async (reporter) => {
+    const result = await withCancel((control) => resumeTraining(runDir, control), reporter);
+    reportTraining(reporter, runDir, result);
+  }));
+
+program
+  .command('bench')
+  .description('time training and inference of the paper and Fader presets on this machine')
+  .option('--sizes <list>', 'model sizes', sizeList, [64, 128] as ModelSize[])
+  .option('--presets <list>', 'presets', presetList, [...presetNames])
+  .option('--batch <n>', 'training batch size', positiveInt, 32)
+  .option('--repeats <n>', 'timed repetitions (median is reported)', positiveInt, 3)
+  .action((options: { sizes: ModelSize[]; presets: PresetName[]; batch: number; repeats: number }) => run(async (reporter, backend) => {
+    let done = 0;
+    const total = options.sizes.length * options.presets.length;
+    reporter.progress('bench', 0, total);
+    const report = await runBenchmark({
+      presets: options.presets,
+      sizes: options.sizes,
+      batchSize: options.batch,
+      repeats: options.repeats,
+      onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
+    });
+    reporter.result({ backend, batchSize: options.batch, ...report }, () => benchTable(backend, report));
+  }));
+
+interface TrainOptions {
+  images: string;
+  labels: string;
+  label: string;
+  split?: string;
+  limit?: number;
+  preset: PresetName;
+  size: ModelSize;
+  steps: [number, number, number];
+  mu: [number, number, number];
+  muRamp: number;
+  lr: number;
+  lrDecay: number;
+  batch: number;
+  checkpointEvery: number;
+  logEvery: number;
+  brightness: number;
+  flip: boolean;
+  seed: number;
+  out?: string;
+}
+
+/** Runs a command with the chosen backend, reporting errors as a clear message and exit code 1. */
+async function run(work: (reporter: Reporter, backend: BackendReport) => Promise<void>): Promise<void> {
+  const globals = program.opts<{ json: boolean; backend?: string }>();
+  const reporter = new Reporter(globals.json);
+  try {
+    const backend = await selectBackend(requestedBackend(globals.backend));
+    await work(reporter, backend);
+  } catch (error) {
+    reporter.error(error);
+    process.exitCode = 1;
+  }
+}
+
+/** Ctrl-C or SIGTERM stops training cleanly: the current step ends and a checkpoint is saved. */
+async function withCancel(work: (control: RunControl) => Promise<TrainingResult>, reporter: Reporter): Promise<TrainingResult> {
+  const controller = new AbortController();
+  const stop = () => {
+    reporter.note('stopping after this step; saving a checkpoint...');
+    controller.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    return await work({
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'data') reporter.progress('decoding images', event.loaded, event.total);
+        if (event.type === 'ready') {
+          reporter.note(`${event.images} images loaded, ${event.skipped} skipped${event.resumedFrom ? `; resuming at step ${event.resumedFrom}` : ''}`);
+        }
+        if (event.type === 'progress') {
+          reporter.progress('training', event.stepsDone, event.totalSteps, {
+            phase: event.phase,
+            mse: event.reconstruction.toFixed(4),
+            'dis acc': event.discriminatorAccuracy.toFixed(2),
+            'img/s': event.imagesPerSecond.toFixed(1),
+            eta: formatSeconds(event.etaSeconds),
+          });
+        }
+      },
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+function reportTraining(reporter: Reporter, runDir: string, result: TrainingResult): void {
+  reporter.result({ runDir, ...result }, () => {
+    const last = result.curve.at(-1);
+    return [
+      `${result.status} at step ${result.stepsDone}/${result.totalSteps} in ${formatSeconds(result.secondsTraining)}`,
+      `images ${result.images} (skipped ${result.skipped})`,
+      last ? `last reconstruction MSE ${last.reconstruction.toFixed(4)}, discriminator accuracy ${last.discriminatorAccuracy.toFixed(2)}` : '',
+      `checkpoint ${result.checkpoint}`,
+      result.model ? `model ${result.model}` : `resume with: mien resume ${runDir}`,
+    ].filter(Boolean).join('\n');
+  });
+}
+
+function backendLine(backend: BackendReport): string {
+  const skipped = backend.skipped.map((s) => `${s.choice}: ${s.reason}`).join('; ');
+  return `backend: ${backend.label}${backend.forced ? ' (forced)' : ''}${skipped ? ` (not used: ${skipped})` : ''}`;
+}
+
+function benchTable(backend: BackendReport, report: BenchReport): string {
+  const header = 'preset  size  params    train ms/img  forward ms/img  infer ms (1 img)  step/forward';
+  const rows = report.entries.map((e) =>
+    [
+      e.preset.padEnd(6),
+      String(e.size).padStart(4),
+      millions(e.params).padStart(8),
+      e.trainMsPerImage.toFixed(1).padStart(13),
+      e.forwardMsPerImage.toFixed(1).padStart(15),
+      e.inferMsPerImage.toFixed(1).padStart(17),
+      e.stepToForwardRatio.toFixed(2).padStart(13),
+    ].join('  '),
+  );
+  const comparisons = report.comparisons.map(
+    (c) => `${c.size} px, paper vs Fader: ${(100 * c.fewerParams).toFixed(1)}% fewer parameters, ${(100 * c.lessTrainingTime).toFixed(1)}% less training time per image (the paper claims 43.7% and 36%)`,
+  );
+  return [backendLine(backend), '', header, ...rows, '', ...comparisons].join('\n');
+}
+
+function millions(n: number): string {
+  return `${(n / 1e6).toFixed(2)}M`;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+}
+
+// ---- argument parsers: bad values fail with a clear message before any work starts ----
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a non-negative number');
+  return n;
+}
+function tripleInt(value: string): [number, number, number] {
+  const parts = value.split(',').map(nonNegativeInt);
+  if (parts.length !== 3) throw new InvalidArgumentError('expected three comma-separated values');
+  return parts as [number, number, number];
+}
+function tripleNumber(value: string): [number, number, number] {
+  const parts = value.split(',').map(nonNegativeNumber);
+  if (parts.length !== 3) throw new InvalidArgumentError('expected three comma-separated values');
+  return parts as [number, number, number];
+}
+function presetArg(value: string): PresetName {
+  if (!isPresetName(value)) throw new InvalidArgumentError(`expected one of ${presetNames.join(', ')}`);
+  return value;
+}
+function sizeArg(value: string): ModelSize {
+  const n = Number(value);
+  if (!isModelSize(n)) throw new InvalidArgumentError(`expected one of ${modelSizes.join(', ')}`);
+  return n;
+}
+function sizeList(value: string): ModelSize[] {
+  return value.split(',').map(sizeArg);
+}
+function presetList(value: string): PresetName[] {
+  return value.split(',').map(presetArg);
+}
+
+await program.parseAsync(process.argv);

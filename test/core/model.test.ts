@@ -1,0 +1,162 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { CheckpointError, readCheckpoint } from '../../src-main/core/model/checkpoint.js';
+import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+import { upsampleConv, upsampleConvFilter, upsampleConvReference } from '../../src-main/core/model/layers.js';
+import { StepRunner } from '../../src-main/core/training/step.js';
+import { seededRandom } from '../helpers/random.js';
+
+const random = seededRandom(11);
+const values = (n: number) => Float32Array.from({ length: n }, () => random() * 2 - 1);
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+});
+
+describe('presets', () => {
+  it.each([
+    // Counts measured with PyTorch renderings of both models (docs/model.md).
+    ['paper', 5.6e6, 1.31e6],
+    ['fader', 14.0e6, 8.66e6],
+  ] as const)('%s at 256 px has the reference parameter counts', (preset, autoencoder, discriminator) => {
+    const model = ExpressionModel.create({ preset, size: 256, attribute: 'smiling' });
+    const counts = model.parameterCounts();
+    model.dispose();
+    expect(Math.abs(counts.autoencoder - autoencoder) / autoencoder).toBeLessThan(0.005);
+    expect(Math.abs(counts.discriminator - discriminator) / discriminator).toBeLessThan(0.005);
+  });
+
+  it('keeps the paper latent at 2x2x512 at every size', () => {
+    for (const size of [64, 128] as const) {
+      const model = ExpressionModel.create({ preset: 'paper', size, attribute: 'smiling' });
+      const z = tf.tidy(() => model.network.encode(tf.zeros([1, size, size, 3])));
+      expect(z.shape).toEqual([1, 2, 2, 512]);
+      z.dispose();
+      model.dispose();
+    }
+  });
+});
+
+describe('fused nearest-upsample convolution', () => {
+  afterEach(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  it.each(['wasm', 'cpu'])('equals upsample + 4x4 conv, values and gradients (%s)', async (backend) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor4d(values(2 * 5 * 7 * 6), [2, 5, 7, 6]);
+    const w = tf.tensor4d(values(4 * 4 * 6 * 3), [4, 4, 6, 3]);
+    const b = tf.tensor1d(values(3));
+    const r = tf.tensor4d(values(2 * 10 * 14 * 3), [2, 10, 14, 3]);
+    const fused = (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(upsampleConv(xx as tf.Tensor4D, upsampleConvFilter(ww as tf.Tensor4D), b), r));
+    const plain = (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(upsampleConvReference(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
+    const a = tf.grads(fused)([x, w]);
+    const e = tf.grads(plain)([x, w]);
+    const out = upsampleConv(x, upsampleConvFilter(w), b);
+    const ref = upsampleConvReference(x, w, b);
+    expect(tf.max(tf.abs(tf.sub(out, ref))).dataSync()[0]).toBeLessThan(1e-4);
+    expect(tf.max(tf.abs(tf.sub(a[0]!, e[0]!))).dataSync()[0]).toBeLessThan(1e-4);
+    expect(tf.max(tf.abs(tf.sub(a[1]!, e[1]!))).dataSync()[0]).toBeLessThan(1e-3);
+    tf.dispose([x, w, b, r, ...a, ...e, out, ref]);
+  });
+});
+
+describe('ExpressionModel', () => {
+  it.each(['paper', 'fader'] as const)('%s: predict maps labels to different images in [-1, 1], any real label', (preset) => {
+    const model = ExpressionModel.create({ preset, size: 64, attribute: 'smiling' });
+    const images = tf.tensor4d(values(2 * 64 * 64 * 3), [2, 64, 64, 3]);
+    const [neutral, smiling, strong] = model.predictMany(images, [[0, 0], [1, 1], [1.5, -0.5]]);
+    expect(neutral!.shape).toEqual([2, 64, 64, 3]);
+    const range = tf.tidy(() => [tf.min(smiling!).dataSync()[0]!, tf.max(smiling!).dataSync()[0]!]);
+    expect(range[0]).toBeGreaterThanOrEqual(-1);
+    expect(range[1]).toBeLessThanOrEqual(1);
+    const difference = tf.tidy(() => tf.mean(tf.abs(tf.sub(neutral!, smiling!))).dataSync()[0]!);
+    expect(difference).toBeGreaterThan(0);
+    expect(tf.tidy(() => tf.mean(tf.abs(tf.sub(strong!, smiling!))).dataSync()[0]!)).toBeGreaterThan(0);
+    tf.dispose([images, neutral, smiling, strong]);
+    model.dispose();
+  });
+
+  it('refuses wrong inputs with a clear message', () => {
+    const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' });
+    const wrong = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
+    const right = tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+    expect(() => model.predict(wrong, [1])).toThrow(/64x64x3/);
+    expect(() => model.predict(right, [1, 0])).toThrow(/expected 1 labels/);
+    expect(() => model.predict(right, [NaN])).toThrow(/finite/);
+    tf.dispose([wrong, right]);
+    model.dispose();
+  });
+
+  it.each(['paper', 'fader'] as const)('%s: leaks no tensors across inference and training steps', (preset) => {
+    const model = ExpressionModel.create({ preset, size: 64, attribute: 'smiling' });
+    const stepper = new StepRunner(model.network, 0.5, 0.999);
+    const images = values(4 * 64 * 64 * 3);
+    const labels = Float32Array.from([0, 1, 0, 1]);
+    const batch = tf.tensor4d(images, [4, 64, 64, 3]);
+    const exercise = () => {
+      stepper.run(images, labels, 1e-4, 2e-4);
+      model.predict(batch, [0, 1, 1, 0]).dispose();
+      tf.dispose(model.predictMany(batch, [[0, 0, 0, 0], [1, 1, 1, 1]]));
+      model.attributeProbability(batch).dispose();
+    };
+    exercise(); // the first step creates the optimisers' state
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) exercise();
+    expect(tf.memory().numTensors).toBe(before);
+    batch.dispose();
+    stepper.dispose();
+    model.dispose();
+  });
+});
+
+describe('checkpoints', () => {
+  it('round-trips a model exactly (float32) and closely (float16)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-ckpt-'));
+    const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 5);
+    const images = tf.tensor4d(values(2 * 64 * 64 * 3), [2, 64, 64, 3]);
+    const expected = model.predict(images, [0, 1]);
+    await model.save(path.join(dir, 'full.mien'), { note: 'test' });
+    await model.save(path.join(dir, 'half.mien'), {}, true);
+    const full = await ExpressionModel.load(path.join(dir, 'full.mien'));
+    const half = await ExpressionModel.load(path.join(dir, 'half.mien'));
+    expect(full.meta).toEqual({ note: 'test' });
+    const fromFull = full.predict(images, [0, 1]);
+    const fromHalf = half.predict(images, [0, 1]);
+    expect(tf.max(tf.abs(tf.sub(fromFull, expected))).dataSync()[0]).toBe(0);
+    expect(tf.max(tf.abs(tf.sub(fromHalf, expected))).dataSync()[0]).toBeLessThan(0.02);
+    const sizes = await Promise.all(['full', 'half'].map((n) => readFile(path.join(dir, `${n}.mien`))));
+    expect(sizes[1]!.byteLength).toBeLessThan(sizes[0]!.byteLength * 0.55);
+    tf.dispose([images, expected, fromFull, fromHalf]);
+    [model, full, half].forEach((m) => m.dispose());
+  });
+
+  it('refuses damaged, foreign and mismatched files with the file named', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-ckpt-'));
+    const file = path.join(dir, 'model.mien');
+    const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' });
+    await model.save(file);
+    model.dispose();
+    const bytes = await readFile(file);
+
+    const flipped = Buffer.from(bytes);
+    flipped[flipped.length - 100] = flipped[flipped.length - 100]! ^ 0xff;
+    await writeFile(path.join(dir, 'flipped.mien'), flipped);
+    await expect(readCheckpoint(path.join(dir, 'flipped.mien'))).rejects.toThrow(/flipped\.mien.*checksum/);
+
+    await writeFile(path.join(dir, 'truncated.mien'), bytes.subarray(0, 1000));
+    await expect(readCheckpoint(path.join(dir, 'truncated.mien'))).rejects.toThrow(CheckpointError);
+
+    await writeFile(path.join(dir, 'text.mien'), 'hello');
+    await expect(readCheckpoint(path.join(dir, 'text.mien'))).rejects.toThrow(/not a Mien checkpoint/);
+
+    await expect(readCheckpoint(path.join(dir, 'missing.mien'))).rejects.toThrow(/missing\.mien: file not found/);
+
+    await expect(ExpressionModel.load(file, { preset: 'fader' })).rejects.toThrow(/is a paper model, expected fader/);
+    await expect(ExpressionModel.load(file, { size: 128 })).rejects.toThrow(/is a 64 px model, expected 128 px/);
+  });
+});

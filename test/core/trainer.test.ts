@@ -1,0 +1,181 @@
+import * as tf from '@tensorflow/tfjs';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { readCheckpoint, readCheckpointHeader } from '../../src-main/core/model/checkpoint.js';
+import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+import { phaseAt } from '../../src-main/core/training/schedule.js';
+import { checkpointFileName, resumeTraining, startTraining, type TrainingEvent } from '../../src-main/core/training/trainer.js';
+import { faceImages, faceLabels, smallRun } from '../helpers/faces.js';
+
+const temporaryRun = () => mkdtemp(path.join(os.tmpdir(), 'mien-run-'));
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+});
+
+describe('schedule', () => {
+  it('walks the three phases with the paper mu values and a decayed learning rate', () => {
+    const schedule = smallRun().schedule;
+    expect(phaseAt(schedule, 0)).toMatchObject({ phase: 1, mu: 0, learningRate: 5e-4 });
+    expect(phaseAt(schedule, 4)).toMatchObject({ phase: 2, mu: 1e-4 });
+    expect(phaseAt(schedule, 4).learningRate).toBeCloseTo(5e-5);
+    expect(phaseAt(schedule, 9)).toMatchObject({ phase: 3, mu: 0.01 });
+    expect(phaseAt({ ...schedule, muRampSteps: 2 }, 4).mu).toBeCloseTo(5e-5);
+  });
+});
+
+describe('training on real faces', () => {
+  it('lowers the reconstruction loss and writes a loadable model', async () => {
+    const runDir = await temporaryRun();
+    const events: TrainingEvent[] = [];
+    const result = await startTraining(
+      runDir,
+      smallRun({
+        data: { ...smallRun().data, limit: 192 },
+        schedule: { ...smallRun().schedule, phaseSteps: [24, 8, 8] },
+        batchSize: 16,
+        checkpointEvery: 20,
+        logEvery: 8,
+      }),
+      { onEvent: (e) => events.push(e) },
+    );
+    expect(result.status).toBe('finished');
+    expect(result.images).toBe(192);
+    const first = result.curve[0]!.reconstruction;
+    const last = result.curve.at(-1)!.reconstruction;
+    expect(last).toBeLessThan(first * 0.8);
+    const progress = events.filter((e) => e.type === 'progress');
+    expect(progress).toHaveLength(40);
+    expect(progress.map((p) => p.phase)).toContain(3);
+    for (const p of progress) {
+      expect(p.imagesPerSecond).toBeGreaterThan(0);
+      expect(p.discriminatorAccuracy).toBeGreaterThanOrEqual(0);
+      expect(p.discriminatorAccuracy).toBeLessThanOrEqual(1);
+    }
+    expect(events.filter((e) => e.type === 'checkpoint').map((e) => (e as { step: number }).step)).toEqual([20, 40]);
+    const model = await ExpressionModel.load(result.model!, { preset: 'paper', size: 64 });
+    expect(model.meta['trainedSteps']).toBe(40);
+    model.dispose();
+  });
+
+  it('resumes a cancelled run to exactly the weights of an uninterrupted one', async () => {
+    const settings = smallRun();
+    const straight = await temporaryRun();
+    await startTraining(straight, settings);
+
+    const interrupted = await temporaryRun();
+    const controller = new AbortController();
+    const first = await startTraining(interrupted, settings, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.step === 5) controller.abort();
+      },
+    });
+    expect(first).toMatchObject({ status: 'cancelled', stepsDone: 5 });
+    const events: TrainingEvent[] = [];
+    const second = await resumeTraining(interrupted, { onEvent: (e) => events.push(e) });
+    expect(second).toMatchObject({ status: 'finished', stepsDone: 10 });
+    expect(events.find((e) => e.type === 'ready')).toMatchObject({ resumedFrom: 5 });
+
+    const a = await readCheckpoint(path.join(straight, 'model.mien'));
+    const b = await readCheckpoint(path.join(interrupted, 'model.mien'));
+    for (const [name, tensor] of a.tensors) {
+      const other = b.tensors.get(name)!.values;
+      let worst = 0;
+      tensor.values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]!))));
+      expect(worst, name).toBeLessThan(1e-5);
+    }
+    expect(b.header.meta['curve']).toEqual(a.header.meta['curve']);
+  });
+
+  it('survives SIGKILL: resumes from the last checkpoint, losing at most the checkpoint interval', async () => {
+    const runDir = await temporaryRun();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/train-until-killed.ts', runDir, '1000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const killedAfter = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        const steps = [...chunk.toString().matchAll(/checkpoint (\d+)/g)].map((m) => Number(m[1]));
+        if (steps.some((s) => s >= 4)) {
+          child.kill('SIGKILL');
+          resolve(Math.max(...steps));
+        }
+      });
+      child.on('exit', (code, signal) => {
+        if (signal !== 'SIGKILL') reject(new Error(`child exited early (${code})`));
+      });
+    });
+    const header = await readCheckpointHeader(path.join(runDir, checkpointFileName));
+    const saved = header.meta['step'] as number;
+    expect(saved).toBeGreaterThanOrEqual(killedAfter);
+    const events: TrainingEvent[] = [];
+    const controller = new AbortController();
+    const result = await resumeTraining(runDir, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'progress' && e.step >= saved + 2) controller.abort();
+      },
+    });
+    expect(events.find((e) => e.type === 'ready')).toMatchObject({ resumedFrom: saved });
+    expect(result).toMatchObject({ status: 'cancelled', stepsDone: saved + 2 });
+  });
+});
+
+describe('bad training input', () => {
+  it('names the missing label column and the columns there are', async () => {
+    await expect(startTraining(await temporaryRun(), smallRun({ data: { ...smallRun().data, labelColumn: 'Grinning' } }))).rejects.toThrow(
+      /Grinning[\s\S]*smiling/,
+    );
+  });
+
+  it('skips unreadable images, counts them, and trains on the rest', async () => {
+    const dir = await temporaryRun();
+    const rows = ['file,smiling,split'];
+    for (let i = 1; i <= 20; i++) {
+      const name = `${String(i).padStart(6, '0')}.jpg`;
+      await copyFile(path.join(faceImages, name), path.join(dir, name));
+      rows.push(`${name},${i % 2},train`);
+    }
+    await writeFile(path.join(dir, 'broken.jpg'), 'not an image');
+    rows.push('broken.jpg,1,train', 'missing.jpg,0,train');
+    await writeFile(path.join(dir, 'labels.csv'), rows.join('\n'));
+    const result = await startTraining(
+      path.join(dir, 'run'),
+      smallRun({ data: { imagesDir: dir, labelsCsv: path.join(dir, 'labels.csv'), labelColumn: 'smiling' }, schedule: { ...smallRun().schedule, phaseSteps: [2, 0, 0] } }),
+    );
+    expect(result).toMatchObject({ status: 'finished', images: 20, skipped: 2 });
+  });
+
+  it('stops a diverging run with a clear message and keeps the last good checkpoint', async () => {
+    const runDir = await temporaryRun();
+    const settings = smallRun({ schedule: { ...smallRun().schedule, learningRate: 1e35, phaseSteps: [40, 0, 0] }, checkpointEvery: 1 });
+    await expect(startTraining(runDir, settings)).rejects.toThrow(/diverged at step \d+[\s\S]*last good checkpoint/);
+    const checkpoint = await readCheckpoint(path.join(runDir, checkpointFileName));
+    for (const tensor of checkpoint.tensors.values()) expect(tensor.values.every(Number.isFinite)).toBe(true);
+    expect(tf.memory().numTensors).toBeLessThan(1000);
+  });
+
+  it('refuses to resume when the data changed, or to start over an existing run', async () => {
+    const dir = await temporaryRun();
+    const rows = ['file,smiling'];
+    for (let i = 1; i <= 8; i++) {
+      const name = `${String(i).padStart(6, '0')}.jpg`;
+      await copyFile(path.join(faceImages, name), path.join(dir, name));
+      rows.push(`${name},${i % 2}`);
+    }
+    await writeFile(path.join(dir, 'labels.csv'), rows.join('\n'));
+    const runDir = path.join(dir, 'run');
+    const settings = smallRun({ data: { imagesDir: dir, labelsCsv: path.join(dir, 'labels.csv'), labelColumn: 'smiling' } });
+    const controller = new AbortController();
+    await startTraining(runDir, settings, { signal: controller.signal, onEvent: (e) => e.type === 'progress' && controller.abort() });
+    await expect(startTraining(runDir, settings)).rejects.toThrow(/already holds a training run/);
+    await writeFile(path.join(dir, 'labels.csv'), rows.map((r, i) => (i === 1 ? r.replace(/,\d$/, ',1') : r)).join('\n'));
+    await expect(resumeTraining(runDir)).rejects.toThrow(/training data changed/);
+    expect((await readFile(faceLabels, 'utf8')).startsWith('file,smiling')).toBe(true);
+  });
+});
