@@ -3,7 +3,15 @@ import path from 'node:path';
 import { backendChoices, requestedBackend, selectBackend, type BackendReport } from '../core/backend/select-backend.js';
 import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
-import { isModelSize, isPresetName, modelSizes, presetDescriptions, presetNames, type ModelSize, type PresetName } from '../core/model/presets.js';
+import {
+  isModelSize,
+  isPresetName,
+  modelSizes,
+  presetDescriptions,
+  presetNames,
+  type ModelSize,
+  type PresetName,
+} from '../core/model/presets.js';
 import { defaultSchedule } from '../core/training/schedule.js';
 import { resumeTraining, startTraining, type RunControl, type TrainingResult } from '../core/training/trainer.js';
 import { formatSeconds, Reporter } from './reporter.js';
@@ -18,25 +26,32 @@ const program = new Command()
 program
   .command('info')
   .description('show the compute backend, the model presets and their parameter counts')
-  .action(() => run(async (reporter, backend) => {
-    const presets = presetNames.map((preset) => ({
-      preset,
-      description: presetDescriptions[preset],
-      sizes: modelSizes.map((size) => {
-        const model = ExpressionModel.create({ preset, size, attribute: 'smiling' });
-        const counts = model.parameterCounts();
-        model.dispose();
-        return { size, ...counts };
-      }),
-    }));
-    reporter.result({ backend, presets }, () => [
-      backendLine(backend),
-      ...presets.flatMap((p) => [
-        `\n${p.preset}: ${p.description}`,
-        ...p.sizes.map((s) => `  ${s.size} px: ${millions(s.total)} parameters (autoencoder ${millions(s.autoencoder)}, discriminator ${millions(s.discriminator)})`),
-      ]),
-    ].join('\n'));
-  }));
+  .action(() =>
+    run(async (reporter, backend) => {
+      const presets = presetNames.map((preset) => ({
+        preset,
+        description: presetDescriptions[preset],
+        sizes: modelSizes.map((size) => {
+          const model = ExpressionModel.create({ preset, size, attribute: 'smiling' });
+          const counts = model.parameterCounts();
+          model.dispose();
+          return { size, ...counts };
+        }),
+      }));
+      reporter.result({ backend, presets }, () =>
+        [
+          backendLine(backend),
+          ...presets.flatMap((p) => [
+            `\n${p.preset}: ${p.description}`,
+            ...p.sizes.map(
+              (s) =>
+                `  ${s.size} px: ${millions(s.total)} parameters (autoencoder ${millions(s.autoencoder)}, discriminator ${millions(s.discriminator)})`,
+            ),
+          ]),
+        ].join('\n'),
+      );
+    }),
+  );
 
 program
   .command('train')
@@ -50,7 +65,12 @@ program
   .option('--size <px>', `model size: ${modelSizes.join(', ')}`, sizeArg, 64 as ModelSize)
   .option('--steps <a,b,c>', 'steps of the three phases', tripleInt, defaultSchedule.phaseSteps)
   .option('--mu <a,b,c>', 'adversarial weight of the three phases', tripleNumber, defaultSchedule.mu)
-  .option('--mu-ramp <steps>', 'ramp mu up over this many steps at the start of each phase', nonNegativeInt, defaultSchedule.muRampSteps)
+  .option(
+    '--mu-ramp <steps>',
+    'ramp mu up over this many steps at the start of each phase',
+    nonNegativeInt,
+    defaultSchedule.muRampSteps,
+  )
   .option('--lr <rate>', 'Adam learning rate', positiveNumber, defaultSchedule.learningRate)
   .option('--lr-decay <factor>', 'learning-rate factor at each new phase', positiveNumber, defaultSchedule.phaseDecay)
   .option('--batch <n>', 'images per step', positiveInt, 32)
@@ -60,43 +80,55 @@ program
   .option('--no-flip', 'no horizontal-flip augmentation')
   .option('--seed <n>', 'random seed', nonNegativeInt, 1)
   .option('--out <dir>', 'run folder (checkpoints, final model)')
-  .action((options: TrainOptions) => run(async (reporter) => {
-    const out = options.out ?? path.join('runs', `${options.preset}-${options.size}-${timestamp()}`);
-    reporter.note(`training run in ${out}`);
-    const result = await withCancel((control) => startTraining(out, {
-      model: { preset: options.preset, size: options.size, attribute: options.label },
-      data: {
-        imagesDir: options.images,
-        labelsCsv: options.labels,
-        labelColumn: options.label,
-        ...(options.split ? { split: options.split } : {}),
-        ...(options.limit ? { limit: options.limit } : {}),
-      },
-      schedule: {
-        ...defaultSchedule,
-        phaseSteps: options.steps,
-        mu: options.mu,
-        muRampSteps: options.muRamp,
-        learningRate: options.lr,
-        phaseDecay: options.lrDecay,
-      },
-      batchSize: options.batch,
-      checkpointEvery: options.checkpointEvery,
-      logEvery: options.logEvery,
-      seed: options.seed,
-      augmentation: { flip: options.flip, brightness: options.brightness },
-    }, control), reporter);
-    reportTraining(reporter, out, result);
-  }));
+  .action((options: TrainOptions) =>
+    run(async (reporter) => {
+      const out = options.out ?? path.join('runs', `${options.preset}-${options.size}-${timestamp()}`);
+      reporter.note(`training run in ${out}`);
+      const result = await withCancel(
+        (control) =>
+          startTraining(
+            out,
+            {
+              model: { preset: options.preset, size: options.size, attribute: options.label },
+              data: {
+                imagesDir: options.images,
+                labelsCsv: options.labels,
+                labelColumn: options.label,
+                ...(options.split ? { split: options.split } : {}),
+                ...(options.limit ? { limit: options.limit } : {}),
+              },
+              schedule: {
+                ...defaultSchedule,
+                phaseSteps: options.steps,
+                mu: options.mu,
+                muRampSteps: options.muRamp,
+                learningRate: options.lr,
+                phaseDecay: options.lrDecay,
+              },
+              batchSize: options.batch,
+              checkpointEvery: options.checkpointEvery,
+              logEvery: options.logEvery,
+              seed: options.seed,
+              augmentation: { flip: options.flip, brightness: options.brightness },
+            },
+            control,
+          ),
+        reporter,
+      );
+      reportTraining(reporter, out, result);
+    }),
+  );
 
 program
   .command('resume')
   .description('continue a training run from its last checkpoint')
   .argument('<run-dir>', 'the run folder given to `train --out`')
-  .action((runDir: string) => run(async (reporter) => {
-    const result = await withCancel((control) => resumeTraining(runDir, control), reporter);
-    reportTraining(reporter, runDir, result);
-  }));
+  .action((runDir: string) =>
+    run(async (reporter) => {
+      const result = await withCancel((control) => resumeTraining(runDir, control), reporter);
+      reportTraining(reporter, runDir, result);
+    }),
+  );
 
 program
   .command('bench')
@@ -105,19 +137,21 @@ program
   .option('--presets <list>', 'presets', presetList, [...presetNames])
   .option('--batch <n>', 'training batch size', positiveInt, 32)
   .option('--repeats <n>', 'timed repetitions (median is reported)', positiveInt, 3)
-  .action((options: { sizes: ModelSize[]; presets: PresetName[]; batch: number; repeats: number }) => run(async (reporter, backend) => {
-    let done = 0;
-    const total = options.sizes.length * options.presets.length;
-    reporter.progress('bench', 0, total);
-    const report = await runBenchmark({
-      presets: options.presets,
-      sizes: options.sizes,
-      batchSize: options.batch,
-      repeats: options.repeats,
-      onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
-    });
-    reporter.result({ backend, batchSize: options.batch, ...report }, () => benchTable(backend, report));
-  }));
+  .action((options: { sizes: ModelSize[]; presets: PresetName[]; batch: number; repeats: number }) =>
+    run(async (reporter, backend) => {
+      let done = 0;
+      const total = options.sizes.length * options.presets.length;
+      reporter.progress('bench', 0, total);
+      const report = await runBenchmark({
+        presets: options.presets,
+        sizes: options.sizes,
+        batchSize: options.batch,
+        repeats: options.repeats,
+        onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
+      });
+      reporter.result({ backend, batchSize: options.batch, ...report }, () => benchTable(backend, report));
+    }),
+  );
 
 interface TrainOptions {
   images: string;
@@ -155,7 +189,10 @@ async function run(work: (reporter: Reporter, backend: BackendReport) => Promise
 }
 
 /** Ctrl-C or SIGTERM stops training cleanly: the current step ends and a checkpoint is saved. */
-async function withCancel(work: (control: RunControl) => Promise<TrainingResult>, reporter: Reporter): Promise<TrainingResult> {
+async function withCancel(
+  work: (control: RunControl) => Promise<TrainingResult>,
+  reporter: Reporter,
+): Promise<TrainingResult> {
   const controller = new AbortController();
   const stop = () => {
     reporter.note('stopping after this step; saving a checkpoint...');
@@ -169,7 +206,9 @@ async function withCancel(work: (control: RunControl) => Promise<TrainingResult>
       onEvent: (event) => {
         if (event.type === 'data') reporter.progress('decoding images', event.loaded, event.total);
         if (event.type === 'ready') {
-          reporter.note(`${event.images} images loaded, ${event.skipped} skipped${event.resumedFrom ? `; resuming at step ${event.resumedFrom}` : ''}`);
+          reporter.note(
+            `${event.images} images loaded, ${event.skipped} skipped${event.resumedFrom ? `; resuming at step ${event.resumedFrom}` : ''}`,
+          );
         }
         if (event.type === 'progress') {
           reporter.progress('training', event.stepsDone, event.totalSteps, {
@@ -194,10 +233,14 @@ function reportTraining(reporter: Reporter, runDir: string, result: TrainingResu
     return [
       `${result.status} at step ${result.stepsDone}/${result.totalSteps} in ${formatSeconds(result.secondsTraining)}`,
       `images ${result.images} (skipped ${result.skipped})`,
-      last ? `last reconstruction MSE ${last.reconstruction.toFixed(4)}, discriminator accuracy ${last.discriminatorAccuracy.toFixed(2)}` : '',
+      last
+        ? `last reconstruction MSE ${last.reconstruction.toFixed(4)}, discriminator accuracy ${last.discriminatorAccuracy.toFixed(2)}`
+        : '',
       `checkpoint ${result.checkpoint}`,
       result.model ? `model ${result.model}` : `resume with: mien resume ${runDir}`,
-    ].filter(Boolean).join('\n');
+    ]
+      .filter(Boolean)
+      .join('\n');
   });
 }
 
@@ -220,7 +263,8 @@ function benchTable(backend: BackendReport, report: BenchReport): string {
     ].join('  '),
   );
   const comparisons = report.comparisons.map(
-    (c) => `${c.size} px, paper vs Fader: ${(100 * c.fewerParams).toFixed(1)}% fewer parameters, ${(100 * c.lessTrainingTime).toFixed(1)}% less training time per image (the paper claims 43.7% and 36%)`,
+    (c) =>
+      `${c.size} px, paper vs Fader: ${(100 * c.fewerParams).toFixed(1)}% fewer parameters, ${(100 * c.lessTrainingTime).toFixed(1)}% less training time per image (the paper claims 43.7% and 36%)`,
   );
   return [backendLine(backend), '', header, ...rows, '', ...comparisons].join('\n');
 }

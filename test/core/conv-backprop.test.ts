@@ -24,7 +24,13 @@ async function gradientsOn(backend: string, c: Case, values: Float32Array[]): Pr
   const probe = tf.conv2d(x, w, c.stride, c.pad);
   const outShape = probe.shape;
   probe.dispose();
-  const r = tf.tensor(values[2]!.subarray(0, outShape.reduce((a, b) => a * b)), outShape);
+  const r = tf.tensor(
+    values[2]!.subarray(
+      0,
+      outShape.reduce((a, b) => a * b),
+    ),
+    outShape,
+  );
   const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
     tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)),
   )([x, w]);
@@ -76,31 +82,34 @@ describe('WebAssembly convolution gradients', () => {
     for (const name of registeredWasmKernels) expect(tf.getKernel(name, 'wasm')).toBeDefined();
   });
 
-  it.each([...fixedCases, ...randomCases])(
-    'match the CPU backend: %o',
-    async (c) => {
-      if (c.pad === 'valid' && (c.height < c.kernel || c.width < c.kernel)) return;
-      const size = (n: number) => Float32Array.from({ length: n }, () => random() * 2 - 1);
-      const values = [
-        size(c.batch * c.height * c.width * c.inChannels),
-        size(c.kernel * c.kernel * c.inChannels * c.outChannels),
-        size(c.batch * c.height * c.width * c.outChannels),
-      ];
-      const expected = await gradientsOn('cpu', c, values);
-      const before = tf.memory().numTensors;
-      const actual = await gradientsOn('wasm', c, values);
-      expect(tf.memory().numTensors).toBe(before);
-      expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5);
-      expect(relativeError(actual[1]!, expected[1]!)).toBeLessThan(1e-5);
-    },
-  );
+  it.each([...fixedCases, ...randomCases])('match the CPU backend: %o', async (c) => {
+    if (c.pad === 'valid' && (c.height < c.kernel || c.width < c.kernel)) return;
+    const size = (n: number) => Float32Array.from({ length: n }, () => random() * 2 - 1);
+    const values = [
+      size(c.batch * c.height * c.width * c.inChannels),
+      size(c.kernel * c.kernel * c.inChannels * c.outChannels),
+      size(c.batch * c.height * c.width * c.outChannels),
+    ];
+    const expected = await gradientsOn('cpu', c, values);
+    const before = tf.memory().numTensors;
+    const actual = await gradientsOn('wasm', c, values);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5);
+    expect(relativeError(actual[1]!, expected[1]!)).toBeLessThan(1e-5);
+  });
 
   it('computes conv2dTranspose (the Fader decoder) like the CPU backend', async () => {
     const x = size(2 * 5 * 5 * 6);
     const w = size(4 * 4 * 3 * 6);
     const run = async (backend: string) => {
       await tf.setBackend(backend);
-      const y = tf.conv2dTranspose(tf.tensor4d(x, [2, 5, 5, 6]), tf.tensor4d(w, [4, 4, 3, 6]), [2, 10, 10, 3], 2, 'same');
+      const y = tf.conv2dTranspose(
+        tf.tensor4d(x, [2, 5, 5, 6]),
+        tf.tensor4d(w, [4, 4, 3, 6]),
+        [2, 10, 10, 3],
+        2,
+        'same',
+      );
       const data = (await y.data()) as Float32Array;
       y.dispose();
       return data;

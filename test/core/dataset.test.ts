@@ -75,7 +75,10 @@ describe('loadFaceDataset on the real faces', () => {
     expect(data.files.length).toBe(40);
     expect(data.skipped).toEqual([]);
 
-    const expectedFiles = [...rows.values()].filter((r) => r.split === 'train').map((r) => r.file).slice(0, 40);
+    const expectedFiles = [...rows.values()]
+      .filter((r) => r.split === 'train')
+      .map((r) => r.file)
+      .slice(0, 40);
     expect(data.files).toEqual(expectedFiles);
     data.files.forEach((file, i) => {
       expect(rows.get(file)!.split).toBe('train');

@@ -52,8 +52,10 @@ describe('fused nearest-upsample convolution', () => {
     const w = tf.tensor4d(values(4 * 4 * 6 * 3), [4, 4, 6, 3]);
     const b = tf.tensor1d(values(3));
     const r = tf.tensor4d(values(2 * 10 * 14 * 3), [2, 10, 14, 3]);
-    const fused = (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(upsampleConv(xx as tf.Tensor4D, upsampleConvFilter(ww as tf.Tensor4D), b), r));
-    const plain = (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(upsampleConvReference(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
+    const fused = (xx: tf.Tensor, ww: tf.Tensor) =>
+      tf.sum(tf.mul(upsampleConv(xx as tf.Tensor4D, upsampleConvFilter(ww as tf.Tensor4D), b), r));
+    const plain = (xx: tf.Tensor, ww: tf.Tensor) =>
+      tf.sum(tf.mul(upsampleConvReference(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
     const a = tf.grads(fused)([x, w]);
     const e = tf.grads(plain)([x, w]);
     const out = upsampleConv(x, upsampleConvFilter(w), b);
@@ -66,20 +68,27 @@ describe('fused nearest-upsample convolution', () => {
 });
 
 describe('ExpressionModel', () => {
-  it.each(['paper', 'fader'] as const)('%s: predict maps labels to different images in [-1, 1], any real label', (preset) => {
-    const model = ExpressionModel.create({ preset, size: 64, attribute: 'smiling' });
-    const images = tf.tensor4d(values(2 * 64 * 64 * 3), [2, 64, 64, 3]);
-    const [neutral, smiling, strong] = model.predictMany(images, [[0, 0], [1, 1], [1.5, -0.5]]);
-    expect(neutral!.shape).toEqual([2, 64, 64, 3]);
-    const range = tf.tidy(() => [tf.min(smiling!).dataSync()[0]!, tf.max(smiling!).dataSync()[0]!]);
-    expect(range[0]).toBeGreaterThanOrEqual(-1);
-    expect(range[1]).toBeLessThanOrEqual(1);
-    const difference = tf.tidy(() => tf.mean(tf.abs(tf.sub(neutral!, smiling!))).dataSync()[0]!);
-    expect(difference).toBeGreaterThan(0);
-    expect(tf.tidy(() => tf.mean(tf.abs(tf.sub(strong!, smiling!))).dataSync()[0]!)).toBeGreaterThan(0);
-    tf.dispose([images, neutral, smiling, strong]);
-    model.dispose();
-  });
+  it.each(['paper', 'fader'] as const)(
+    '%s: predict maps labels to different images in [-1, 1], any real label',
+    (preset) => {
+      const model = ExpressionModel.create({ preset, size: 64, attribute: 'smiling' });
+      const images = tf.tensor4d(values(2 * 64 * 64 * 3), [2, 64, 64, 3]);
+      const [neutral, smiling, strong] = model.predictMany(images, [
+        [0, 0],
+        [1, 1],
+        [1.5, -0.5],
+      ]);
+      expect(neutral!.shape).toEqual([2, 64, 64, 3]);
+      const range = tf.tidy(() => [tf.min(smiling!).dataSync()[0]!, tf.max(smiling!).dataSync()[0]!]);
+      expect(range[0]).toBeGreaterThanOrEqual(-1);
+      expect(range[1]).toBeLessThanOrEqual(1);
+      const difference = tf.tidy(() => tf.mean(tf.abs(tf.sub(neutral!, smiling!))).dataSync()[0]!);
+      expect(difference).toBeGreaterThan(0);
+      expect(tf.tidy(() => tf.mean(tf.abs(tf.sub(strong!, smiling!))).dataSync()[0]!)).toBeGreaterThan(0);
+      tf.dispose([images, neutral, smiling, strong]);
+      model.dispose();
+    },
+  );
 
   it('refuses wrong inputs with a clear message', () => {
     const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' });
@@ -101,7 +110,12 @@ describe('ExpressionModel', () => {
     const exercise = () => {
       stepper.run(images, labels, 1e-4, 2e-4);
       model.predict(batch, [0, 1, 1, 0]).dispose();
-      tf.dispose(model.predictMany(batch, [[0, 0, 0, 0], [1, 1, 1, 1]]));
+      tf.dispose(
+        model.predictMany(batch, [
+          [0, 0, 0, 0],
+          [1, 1, 1, 1],
+        ]),
+      );
       model.attributeProbability(batch).dispose();
     };
     exercise(); // the first step creates the optimisers' state

@@ -8,7 +8,12 @@ import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { readCheckpoint, readCheckpointHeader } from '../../src-main/core/model/checkpoint.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { phaseAt } from '../../src-main/core/training/schedule.js';
-import { checkpointFileName, resumeTraining, startTraining, type TrainingEvent } from '../../src-main/core/training/trainer.js';
+import {
+  checkpointFileName,
+  resumeTraining,
+  startTraining,
+  type TrainingEvent,
+} from '../../src-main/core/training/trainer.js';
 import { faceImages, faceLabels, smallRun } from '../helpers/faces.js';
 
 const temporaryRun = () => mkdtemp(path.join(os.tmpdir(), 'mien-run-'));
@@ -89,7 +94,13 @@ describe('training on real faces', () => {
       tensor.values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]!))));
       expect(worst, name).toBeLessThan(1e-5);
     }
-    expect(b.header.meta['curve']).toEqual(a.header.meta['curve']);
+    // The same learning curve, to float rounding (Adam's bias terms are recomputed on resume).
+    const curveA = a.header.meta['curve'] as Record<string, number>[];
+    const curveB = b.header.meta['curve'] as Record<string, number>[];
+    expect(curveB.map((p) => p['step'])).toEqual(curveA.map((p) => p['step']));
+    curveA.forEach((point, i) => {
+      for (const [key, value] of Object.entries(point)) expect(curveB[i]![key]).toBeCloseTo(value, 5);
+    });
   });
 
   it('survives SIGKILL: resumes from the last checkpoint, losing at most the checkpoint interval', async () => {
@@ -128,9 +139,9 @@ describe('training on real faces', () => {
 
 describe('bad training input', () => {
   it('names the missing label column and the columns there are', async () => {
-    await expect(startTraining(await temporaryRun(), smallRun({ data: { ...smallRun().data, labelColumn: 'Grinning' } }))).rejects.toThrow(
-      /Grinning[\s\S]*smiling/,
-    );
+    await expect(
+      startTraining(await temporaryRun(), smallRun({ data: { ...smallRun().data, labelColumn: 'Grinning' } })),
+    ).rejects.toThrow(/Grinning[\s\S]*smiling/);
   });
 
   it('skips unreadable images, counts them, and trains on the rest', async () => {
@@ -146,14 +157,20 @@ describe('bad training input', () => {
     await writeFile(path.join(dir, 'labels.csv'), rows.join('\n'));
     const result = await startTraining(
       path.join(dir, 'run'),
-      smallRun({ data: { imagesDir: dir, labelsCsv: path.join(dir, 'labels.csv'), labelColumn: 'smiling' }, schedule: { ...smallRun().schedule, phaseSteps: [2, 0, 0] } }),
+      smallRun({
+        data: { imagesDir: dir, labelsCsv: path.join(dir, 'labels.csv'), labelColumn: 'smiling' },
+        schedule: { ...smallRun().schedule, phaseSteps: [2, 0, 0] },
+      }),
     );
     expect(result).toMatchObject({ status: 'finished', images: 20, skipped: 2 });
   });
 
   it('stops a diverging run with a clear message and keeps the last good checkpoint', async () => {
     const runDir = await temporaryRun();
-    const settings = smallRun({ schedule: { ...smallRun().schedule, learningRate: 1e35, phaseSteps: [40, 0, 0] }, checkpointEvery: 1 });
+    const settings = smallRun({
+      schedule: { ...smallRun().schedule, learningRate: 1e35, phaseSteps: [40, 0, 0] },
+      checkpointEvery: 1,
+    });
     await expect(startTraining(runDir, settings)).rejects.toThrow(/diverged at step \d+[\s\S]*last good checkpoint/);
     const checkpoint = await readCheckpoint(path.join(runDir, checkpointFileName));
     for (const tensor of checkpoint.tensors.values()) expect(tensor.values.every(Number.isFinite)).toBe(true);
@@ -170,11 +187,19 @@ describe('bad training input', () => {
     }
     await writeFile(path.join(dir, 'labels.csv'), rows.join('\n'));
     const runDir = path.join(dir, 'run');
-    const settings = smallRun({ data: { imagesDir: dir, labelsCsv: path.join(dir, 'labels.csv'), labelColumn: 'smiling' } });
+    const settings = smallRun({
+      data: { imagesDir: dir, labelsCsv: path.join(dir, 'labels.csv'), labelColumn: 'smiling' },
+    });
     const controller = new AbortController();
-    await startTraining(runDir, settings, { signal: controller.signal, onEvent: (e) => e.type === 'progress' && controller.abort() });
+    await startTraining(runDir, settings, {
+      signal: controller.signal,
+      onEvent: (e) => e.type === 'progress' && controller.abort(),
+    });
     await expect(startTraining(runDir, settings)).rejects.toThrow(/already holds a training run/);
-    await writeFile(path.join(dir, 'labels.csv'), rows.map((r, i) => (i === 1 ? r.replace(/,\d$/, ',1') : r)).join('\n'));
+    await writeFile(
+      path.join(dir, 'labels.csv'),
+      rows.map((r, i) => (i === 2 ? r.replace(/,0$/, ',1') : r)).join('\n'),
+    );
     await expect(resumeTraining(runDir)).rejects.toThrow(/training data changed/);
     expect((await readFile(faceLabels, 'utf8')).startsWith('file,smiling')).toBe(true);
   });

@@ -54,13 +54,7 @@ export function conv2dBackpropFilter(
   const paddedWidth = (info.outWidth - 1) * info.strideWidth + info.filterWidth;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
-  const xPadded = scope.window(
-    x,
-    top,
-    paddedHeight - info.inHeight - top,
-    left,
-    paddedWidth - info.inWidth - left,
-  );
+  const xPadded = scope.window(x, top, paddedHeight - info.inHeight - top, left, paddedWidth - info.inWidth - left);
   const channelsAsBatch = scope.transpose(xPadded, [3, 1, 2, 0]); // [ci, H, W, n]
   const dyAsFilter = scope.transpose(dy, [1, 2, 0, 3]); // [oh, ow, n, co]
   const grad = scope.conv2d(channelsAsBatch, dyAsFilter, [info.strideHeight, info.strideWidth]);
@@ -143,13 +137,7 @@ export function conv2dBackpropInput(
   const split = scope.reshape(stacked, [batchSize, rowsMax, colsMax, sh, sw, inChannels]);
   const interleaved = scope.transpose(split, [0, 1, 3, 2, 4, 5]);
   const full = scope.reshape(interleaved, [batchSize, rowsMax * sh, colsMax * sw, inChannels]);
-  const cropped = scope.window(
-    full,
-    0,
-    info.inHeight - rowsMax * sh,
-    0,
-    info.inWidth - colsMax * sw,
-  );
+  const cropped = scope.window(full, 0, info.inHeight - rowsMax * sh, 0, info.inWidth - colsMax * sw);
   return scope.finish(cropped);
 }
 
@@ -164,11 +152,7 @@ function phaseGradient(
   [batchSize, inChannels]: [number, number],
 ): TensorInfo {
   if (py.rows === 0 || px.rows === 0 || py.taps === 0 || px.taps === 0) {
-    return scope.run(
-      'Fill',
-      {},
-      { shape: [batchSize, py.rows, px.rows, inChannels], value: 0, dtype: 'float32' },
-    );
+    return scope.run('Fill', {}, { shape: [batchSize, py.rows, px.rows, inChannels], value: 0, dtype: 'float32' });
   }
   // The phase's taps, flipped: whole [co, ci] blocks picked from the unstacked filter.
   const picked: TensorInfo[] = [];

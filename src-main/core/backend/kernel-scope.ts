@@ -1,9 +1,4 @@
-import {
-  getKernel,
-  type KernelBackend,
-  type NamedAttrMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs';
+import { getKernel, type KernelBackend, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 
 /**
  * Runs other kernels of one backend from inside a kernel, the way tfjs' own

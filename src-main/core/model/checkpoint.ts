@@ -77,8 +77,16 @@ export async function writeCheckpoint(file: string, contents: CheckpointWrite): 
   const payload: Uint8Array[] = [];
   let offset = 0;
   for (const t of contents.tensors) {
-    const bytes = contents.half ? float32ToFloat16Bytes(t.values) : new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength);
-    entries.push({ name: t.name, shape: t.shape, dtype: contents.half ? 'float16' : 'float32', offset, byteLength: bytes.byteLength });
+    const bytes = contents.half
+      ? float32ToFloat16Bytes(t.values)
+      : new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength);
+    entries.push({
+      name: t.name,
+      shape: t.shape,
+      dtype: contents.half ? 'float16' : 'float32',
+      offset,
+      byteLength: bytes.byteLength,
+    });
     payload.push(bytes);
     offset += bytes.byteLength;
   }

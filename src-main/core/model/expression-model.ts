@@ -88,7 +88,13 @@ export class ExpressionModel {
     const encoder = this.network.countParameters('encoder');
     const decoder = this.network.countParameters('decoder');
     const discriminator = this.network.countParameters('discriminator');
-    return { encoder, decoder, discriminator, autoencoder: encoder + decoder, total: encoder + decoder + discriminator };
+    return {
+      encoder,
+      decoder,
+      discriminator,
+      autoencoder: encoder + decoder,
+      total: encoder + decoder + discriminator,
+    };
   }
 
   dispose(): void {

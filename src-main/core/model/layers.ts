@@ -61,11 +61,7 @@ export function upsampleConvFilter(filter: tf.Tensor4D): tf.Tensor4D {
  * as one 3x3 convolution at the low resolution (2.6x fewer multiply-adds) and a
  * depth-to-space interleave. The result equals the plain composition.
  */
-export function upsampleConv(
-  x: tf.Tensor4D,
-  phaseFilter: tf.Tensor4D,
-  bias: tf.Tensor1D,
-): tf.Tensor4D {
+export function upsampleConv(x: tf.Tensor4D, phaseFilter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
   const [n, h, w] = x.shape;
   const outChannels = phaseFilter.shape[3] / 4;
   const phases = tf.conv2d(x, phaseFilter, 1, 'same');
@@ -78,11 +74,7 @@ export function upsampleConv(
  * The plain composition: nearest x2 upsampling, then the 4x4 convolution. Used
  * where maps are tiny, and as the reference the fused form is tested against.
  */
-export function upsampleConvReference(
-  x: tf.Tensor4D,
-  filter: tf.Tensor4D,
-  bias: tf.Tensor1D,
-): tf.Tensor4D {
+export function upsampleConvReference(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
   return tf.add(tf.conv2d(upsampleNearest2x(x), filter, 1, 'same'), bias);
 }
 
@@ -98,11 +90,7 @@ export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** Transposed 4x4 stride-2 convolution (Fader's decoder); filter is [4, 4, out, in]. */
-export function convTranspose2x(
-  x: tf.Tensor4D,
-  filter: tf.Tensor4D,
-  bias: tf.Tensor1D,
-): tf.Tensor4D {
+export function convTranspose2x(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
   const [n, h, w] = x.shape;
   const outShape: [number, number, number, number] = [n, 2 * h, 2 * w, filter.shape[2]];
   return tf.add(tf.conv2dTranspose(x, filter, outShape, 2, 'same'), bias);
@@ -132,9 +120,7 @@ export function batchNorm<T extends tf.Tensor>(x: T, state: BatchNormState, trai
   tf.tidy(() => {
     const keep = 1 - batchNormMomentum;
     state.movingMean.assign(tf.add(tf.mul(state.movingMean, keep), tf.mul(mean, batchNormMomentum)));
-    state.movingVariance.assign(
-      tf.add(tf.mul(state.movingVariance, keep), tf.mul(variance, batchNormMomentum)),
-    );
+    state.movingVariance.assign(tf.add(tf.mul(state.movingVariance, keep), tf.mul(variance, batchNormMomentum)));
   });
   return tf.batchNorm(x, mean, variance, state.beta, state.gamma, batchNormEpsilon) as T;
 }
@@ -146,7 +132,10 @@ export function batchNorm<T extends tf.Tensor>(x: T, state: BatchNormState, trai
  */
 export function labelPlanes(labels: tf.Tensor1D, height: number, width: number, planes: 1 | 2): tf.Tensor4D {
   const n = labels.shape[0];
-  const values = planes === 1 ? tf.reshape(labels, [n, 1, 1, 1]) : tf.reshape(tf.stack([tf.sub(1, labels), labels], 1), [n, 1, 1, 2]);
+  const values =
+    planes === 1
+      ? tf.reshape(labels, [n, 1, 1, 1])
+      : tf.reshape(tf.stack([tf.sub(1, labels), labels], 1), [n, 1, 1, 2]);
   return tf.mul(tf.ones([1, height, width, planes]), values) as tf.Tensor4D;
 }
 

@@ -159,7 +159,11 @@ export class ExpressionNetwork {
 
   /** Copies of all weights (trainable or not), by stable name. */
   exportWeights(): { name: string; shape: number[]; values: Float32Array }[] {
-    return this.list().map((v) => ({ name: v.name, shape: v.variable.shape, values: v.variable.dataSync() as Float32Array }));
+    return this.list().map((v) => ({
+      name: v.name,
+      shape: v.variable.shape,
+      values: v.variable.dataSync() as Float32Array,
+    }));
   }
 
   /**
@@ -230,14 +234,22 @@ export class ExpressionNetwork {
     let h: tf.Tensor = z;
     if (this.architecture.batchNorm) {
       for (let i = 0; this.variables.has(`discriminator.conv${i}.filter`); i++) {
-        h = conv2x(h as tf.Tensor4D, this.get(`discriminator.conv${i}.filter`) as tf.Tensor4D, this.get(`discriminator.conv${i}.bias`) as tf.Tensor1D);
+        h = conv2x(
+          h as tf.Tensor4D,
+          this.get(`discriminator.conv${i}.filter`) as tf.Tensor4D,
+          this.get(`discriminator.conv${i}.bias`) as tf.Tensor1D,
+        );
         h = tf.leakyRelu(batchNorm(h, this.normState(`discriminator.conv${i}.bn`), training), leakySlope);
       }
     }
     let flat = tf.reshape(h, [z.shape[0], -1]) as tf.Tensor2D;
     const layers = this.architecture.batchNorm ? 2 : 3;
     for (let i = 0; i < layers; i++) {
-      flat = dense(flat, this.get(`discriminator.dense${i}.weights`) as tf.Tensor2D, this.get(`discriminator.dense${i}.bias`) as tf.Tensor1D);
+      flat = dense(
+        flat,
+        this.get(`discriminator.dense${i}.weights`) as tf.Tensor2D,
+        this.get(`discriminator.dense${i}.bias`) as tf.Tensor1D,
+      );
       if (i < layers - 1) flat = tf.leakyRelu(flat, leakySlope);
     }
     return flat;

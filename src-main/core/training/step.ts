@@ -49,14 +49,17 @@ export class StepRunner {
       let latent: tf.Tensor4D | undefined;
       let reconstruction: tf.Scalar | undefined;
       let adversarial: tf.Scalar | undefined;
-      const ae = tf.variableGrads(() => {
-        const z = (latent = keep(this.network.encode(images, true)));
-        reconstruction = keep(tf.losses.meanSquaredError(images, this.network.decode(z, labels, true)) as tf.Scalar);
-        if (mu === 0) return reconstruction;
-        // Fader's adversarial term: make the discriminator read the flipped label from z.
-        adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, this.network.discriminate(z, false)) as tf.Scalar);
-        return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
-      }, this.network.trainableOf(['encoder', 'decoder']));
+      const ae = tf.variableGrads(
+        () => {
+          const z = (latent = keep(this.network.encode(images, true)));
+          reconstruction = keep(tf.losses.meanSquaredError(images, this.network.decode(z, labels, true)) as tf.Scalar);
+          if (mu === 0) return reconstruction;
+          // Fader's adversarial term: make the discriminator read the flipped label from z.
+          adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, this.network.discriminate(z, false)) as tf.Scalar);
+          return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
+        },
+        this.network.trainableOf(['encoder', 'decoder']),
+      );
       this.autoencoderOptimizer.applyGradients(ae.grads as Record<string, tf.Variable>);
       kept.push(ae.value, ...Object.values(ae.grads));
       // The discriminator learns on the same z, detached: its tape holds only its own weights.

@@ -1,7 +1,13 @@
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { CheckpointError, modelConfigSchema, readCheckpoint, writeCheckpoint, type NamedArray } from '../model/checkpoint.js';
+import {
+  CheckpointError,
+  modelConfigSchema,
+  readCheckpoint,
+  writeCheckpoint,
+  type NamedArray,
+} from '../model/checkpoint.js';
 import { ExpressionModel } from '../model/expression-model.js';
 import type { ExpressionNetwork } from '../model/network.js';
 import { BatchSampler } from './batches.js';
@@ -83,7 +89,11 @@ export const checkpointFileName = 'checkpoint.mien';
 export const modelFileName = 'model.mien';
 
 /** Starts a new run in `runDir` (which must not hold one already). */
-export async function startTraining(runDir: string, settings: RunSettings, control: RunControl = {}): Promise<TrainingResult> {
+export async function startTraining(
+  runDir: string,
+  settings: RunSettings,
+  control: RunControl = {},
+): Promise<TrainingResult> {
   const parsed = runSettingsSchema.parse(settings);
   await mkdir(runDir, { recursive: true });
   const checkpoint = path.join(runDir, checkpointFileName);
@@ -102,7 +112,7 @@ export async function resumeTraining(runDir: string, control: RunControl = {}): 
   if (checkpoint.header.kind !== 'training') throw new CheckpointError(file, 'holds no training state');
   const state = trainingStateSchema.safeParse(checkpoint.header.meta);
   if (!state.success) throw new CheckpointError(file, 'training state is missing or invalid');
-  const { settings, step, fingerprint, curve } = state.data;
+  const { settings, step, fingerprint, curve, window } = state.data;
   const data = await loadData(settings, control);
   if (data.fingerprint !== fingerprint) {
     throw new TrainingError(
@@ -110,12 +120,23 @@ export async function resumeTraining(runDir: string, control: RunControl = {}): 
     );
   }
   const model = ExpressionModel.fromCheckpoint(file, checkpoint, settings.model);
-  const run = new TrainingRun(runDir, settings, data, model, step, curve);
+  const run = new TrainingRun(runDir, settings, data, model, step, curve, window);
   await run.restoreOptimizers(checkpoint.tensors);
   return run.execute(control);
 }
 
+const curveWindowSchema = z.object({
+  reconstruction: z.number(),
+  adversarial: z.number(),
+  discriminator: z.number(),
+  accuracy: z.number(),
+  count: z.number(),
+});
+type CurveWindow = z.infer<typeof curveWindowSchema>;
+const emptyWindow = (): CurveWindow => ({ reconstruction: 0, adversarial: 0, discriminator: 0, accuracy: 0, count: 0 });
+
 const trainingStateSchema = z.object({
+  window: curveWindowSchema.optional(),
   settings: runSettingsSchema,
   step: z.number().int().nonnegative(),
   fingerprint: z.string(),
@@ -155,7 +176,8 @@ class TrainingRun {
   private readonly sampler: BatchSampler;
   private readonly checkpointFile: string;
   private readonly total: number;
-  private sums = { reconstruction: 0, adversarial: 0, discriminator: 0, accuracy: 0, count: 0 };
+  /** losses summed since the last curve point; saved with checkpoints so a resumed curve is the same */
+  private sums: CurveWindow = emptyWindow();
 
   constructor(
     private readonly runDir: string,
@@ -164,7 +186,9 @@ class TrainingRun {
     private readonly model: ExpressionModel,
     private step = 0,
     private readonly curve: CurvePoint[] = [],
+    window?: CurveWindow,
   ) {
+    if (window) this.sums = { ...window };
     this.network = model.network;
     const { schedule } = settings;
     this.stepper = new StepRunner(this.network, schedule.beta1, schedule.beta2, schedule.learningRate);
@@ -244,7 +268,7 @@ class TrainingRun {
         discriminator: s.discriminator / s.count,
         discriminatorAccuracy: s.accuracy / s.count,
       });
-      this.sums = { reconstruction: 0, adversarial: 0, discriminator: 0, accuracy: 0, count: 0 };
+      this.sums = emptyWindow();
     }
   }
 
@@ -269,10 +293,7 @@ class TrainingRun {
   }
 
   private async saveCheckpoint(): Promise<void> {
-    const tensors: NamedArray[] = [
-      ...this.network.exportWeights(),
-      ...(await this.stepper.exportState()),
-    ];
+    const tensors: NamedArray[] = [...this.network.exportWeights(), ...(await this.stepper.exportState())];
     await writeCheckpoint(this.checkpointFile, {
       kind: 'training',
       config: this.settings.model,
@@ -281,6 +302,7 @@ class TrainingRun {
         step: this.step,
         fingerprint: this.data.fingerprint,
         curve: this.curve,
+        window: this.sums,
       },
       tensors,
     });
