@@ -137,7 +137,8 @@ program
   .option('--presets <list>', 'presets', presetList, [...presetNames])
   .option('--batch <n>', 'training batch size', positiveInt, 32)
   .option('--repeats <n>', 'timed repetitions (median is reported)', positiveInt, 3)
-  .action((options: { sizes: ModelSize[]; presets: PresetName[]; batch: number; repeats: number }) =>
+  .option('--threads <n>', 'training threads (2: a helper thread takes half of each batch)', positiveInt, 2)
+  .action((options: { sizes: ModelSize[]; presets: PresetName[]; batch: number; repeats: number; threads: number }) =>
     run(async (reporter, backend) => {
       let done = 0;
       const total = options.sizes.length * options.presets.length;
@@ -147,6 +148,7 @@ program
         sizes: options.sizes,
         batchSize: options.batch,
         repeats: options.repeats,
+        threads: options.threads,
         onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
       });
       reporter.result({ backend, batchSize: options.batch, ...report }, () => benchTable(backend, report));

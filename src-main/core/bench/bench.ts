@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { ExpressionModel } from '../model/expression-model.js';
 import type { ModelSize, PresetName } from '../model/presets.js';
 import { StepRunner } from '../training/step.js';
+import { GradientHelper } from '../training/gradient-helper.js';
+import { currentBackend } from '../backend/select-backend.js';
 import { mulberry } from '../util/random.js';
 
 export interface BenchOptions {
@@ -10,6 +12,8 @@ export interface BenchOptions {
   batchSize: number;
   /** timed repetitions after one warm-up */
   repeats: number;
+  /** 1: one thread; 2: a helper thread computes half of each training batch (WebAssembly backend) */
+  threads: number;
   onEntry?: (entry: BenchEntry) => void;
 }
 
@@ -27,6 +31,8 @@ export interface BenchEntry {
   /** encode + decode of a single image */
   inferMsPerImage: number;
   stepToForwardRatio: number;
+  /** threads that computed each training step */
+  trainThreads: number;
 }
 
 export interface BenchComparison {
@@ -58,8 +64,10 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchReport> 
 }
 
 async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptions): Promise<BenchEntry> {
+  const backend = currentBackend()?.choice ?? 'wasm';
   const model = ExpressionModel.create({ preset, size, attribute: 'smiling' });
-  const stepper = new StepRunner(model.network, 0.5, 0.999);
+  const helper = options.threads > 1 ? await GradientHelper.startIfUseful(model.config, backend) : undefined;
+  const stepper = new StepRunner(model.network, 0.5, 0.999, 2e-4, helper);
   const random = mulberry(size);
   const n = options.batchSize;
   const imageValues = Float32Array.from({ length: n * size * size * 3 }, () => random() * 2 - 1);
@@ -70,7 +78,7 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
     const counts = model.parameterCounts();
     const forwardMs = time(options.repeats, () => model.predict(batch, labelValues).dataSync());
     const inferMs = time(options.repeats * 4, () => model.predict(single, [1]).dataSync());
-    const trainMs = time(options.repeats, () => stepper.run(imageValues, labelValues, 1e-4, 2e-4));
+    const trainMs = await timeAsync(options.repeats, () => stepper.run(imageValues, labelValues, 1e-4, 2e-4));
     return {
       preset,
       size,
@@ -82,6 +90,7 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
       forwardMsPerImage: forwardMs / n,
       inferMsPerImage: inferMs,
       stepToForwardRatio: trainMs / forwardMs,
+      trainThreads: helper ? 2 : 1,
     };
   } finally {
     tf.dispose([batch, single]);
@@ -97,6 +106,18 @@ function time(repeats: number, work: () => unknown): number {
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
     work();
+    samples.push(performance.now() - start);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+async function timeAsync(repeats: number, work: () => Promise<unknown>): Promise<number> {
+  await work();
+  const samples: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await work();
     samples.push(performance.now() - start);
   }
   samples.sort((a, b) => a - b);

@@ -1,14 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '../model/checkpoint.js';
 import type { ExpressionNetwork } from '../model/network.js';
+import {
+  computeGradients,
+  disposeGradients,
+  type GradientArrays,
+  type Gradients,
+  type StepLosses,
+} from './gradients.js';
+import type { GradientHelper } from './gradient-helper.js';
 
-export interface StepLosses {
-  reconstruction: number;
-  adversarial: number;
-  discriminator: number;
-  /** share of the batch whose label the discriminator read correctly from z */
-  accuracy: number;
-}
+/** Below this many images per thread, the copies to and from a helper cost more than they save. */
+const minimumSharePerThread = 4;
+
+export type { StepLosses };
 
 /**
  * One training step of the paper's model, shared by training runs and the
@@ -24,64 +29,88 @@ export class StepRunner {
     private readonly beta1: number,
     private readonly beta2: number,
     learningRate = 2e-4,
+    /** a thread that computes half of each batch's gradients (see GradientHelper) */
+    private readonly helper?: GradientHelper,
   ) {
     this.autoencoderOptimizer = tf.train.adam(learningRate, beta1, beta2);
     this.discriminatorOptimizer = tf.train.adam(learningRate, beta1, beta2);
   }
 
-  /** images: [n, size, size, 3] floats in [-1, 1]; labels: one value per image */
-  run(imageValues: Float32Array, labelValues: Float32Array, mu: number, learningRate: number): StepLosses {
+  /**
+   * One step on a batch: gradients of both parts at the current weights (on
+   * this thread and, for large enough batches, a helper thread), then both
+   * Adam updates. images: [n, size, size, 3] floats in [-1, 1].
+   */
+  async run(images: Float32Array, labels: Float32Array, mu: number, learningRate: number): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
     setLearningRate(this.discriminatorOptimizer, learningRate);
-    const size = this.network.config.size;
-    const count = labelValues.length;
-    const images = tf.tensor4d(imageValues, [count, size, size, 3]);
-    const labels = tf.tensor1d(labelValues);
-    // The discriminator classifies smiling vs not; intensity labels are thresholded.
-    const classes = tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2));
-    const flipped = tf.tidy(() => tf.sub(1, classes));
-    const kept: tf.Tensor[] = [];
-    const keep = <T extends tf.Tensor>(t: T): T => {
-      kept.push(tf.keep(t));
-      return t;
-    };
-    try {
-      let latent: tf.Tensor4D | undefined;
-      let reconstruction: tf.Scalar | undefined;
-      let adversarial: tf.Scalar | undefined;
-      const ae = tf.variableGrads(
-        () => {
-          const z = (latent = keep(this.network.encode(images, true)));
-          reconstruction = keep(tf.losses.meanSquaredError(images, this.network.decode(z, labels, true)) as tf.Scalar);
-          if (mu === 0) return reconstruction;
-          // Fader's adversarial term: make the discriminator read the flipped label from z.
-          adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, this.network.discriminate(z, false)) as tf.Scalar);
-          return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
-        },
-        this.network.trainableOf(['encoder', 'decoder']),
-      );
-      this.autoencoderOptimizer.applyGradients(ae.grads as Record<string, tf.Variable>);
-      kept.push(ae.value, ...Object.values(ae.grads));
-      // The discriminator learns on the same z, detached: its tape holds only its own weights.
-      let logits: tf.Tensor2D | undefined;
-      const dis = tf.variableGrads(() => {
-        logits = keep(this.network.discriminate(latent!, true));
-        return tf.losses.softmaxCrossEntropy(classes, logits) as tf.Scalar;
-      }, this.network.trainableOf('discriminator'));
-      this.discriminatorOptimizer.applyGradients(dis.grads as Record<string, tf.Variable>);
-      kept.push(dis.value, ...Object.values(dis.grads));
-      this.network.weightsChanged();
-      const measured = tf.tidy(() => {
-        const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(classes, 1)), 'float32'));
-        const adversarialValue = adversarial ?? tf.losses.softmaxCrossEntropy(flipped, logits!);
-        return tf.stack([reconstruction!, adversarialValue, dis.value, accuracy]);
-      });
-      kept.push(measured);
-      const [rec, adv, disLoss, accuracy] = Array.from(measured.dataSync()) as [number, number, number, number];
-      return { reconstruction: rec, adversarial: adv, discriminator: disLoss, accuracy };
-    } finally {
-      tf.dispose([images, labels, classes, flipped, ...kept]);
+    const helper = this.helper;
+    const count = labels.length;
+    if (!helper || count < 2 * minimumSharePerThread) {
+      const local = computeGradients(this.network, images, labels, mu);
+      return this.apply([local]);
     }
+    // The helper takes the second half, from a copy of the current weights.
+    const split = Math.ceil(count / 2);
+    const pixels = images.length / count;
+    const remote = helper.gradients(
+      this.network.exportWeights().map((w) => w.values),
+      images.slice(split * pixels),
+      labels.slice(split),
+      mu,
+    );
+    let local: Gradients | undefined;
+    try {
+      local = computeGradients(this.network, images.subarray(0, split * pixels), labels.subarray(0, split), mu);
+      const other = await remote;
+      return this.apply([local, this.fromArrays(other)]);
+    } catch (error) {
+      if (local) disposeGradients(local);
+      throw error;
+    }
+  }
+
+  /** Averages the parts' gradients (weighted by their image counts) and updates both parts. */
+  private apply(parts: Gradients[]): StepLosses {
+    try {
+      const total = parts.reduce((sum, p) => sum + p.count, 0);
+      const mean = (pick: (g: Gradients) => tf.NamedTensorMap): Record<string, tf.Tensor> => {
+        const names = Object.keys(pick(parts[0]!));
+        return Object.fromEntries(
+          names.map((name) => [
+            name,
+            parts.length === 1
+              ? pick(parts[0]!)[name]!
+              : tf.addN(parts.map((p) => tf.mul(pick(p)[name]!, p.count / total))),
+          ]),
+        );
+      };
+      tf.tidy(() => {
+        this.autoencoderOptimizer.applyGradients(mean((g) => g.autoencoder) as Record<string, tf.Variable>);
+        this.discriminatorOptimizer.applyGradients(mean((g) => g.discriminator) as Record<string, tf.Variable>);
+      });
+      this.network.weightsChanged();
+      const weighted = (key: keyof StepLosses) => parts.reduce((sum, p) => sum + p.losses[key] * p.count, 0) / total;
+      return {
+        reconstruction: weighted('reconstruction'),
+        adversarial: weighted('adversarial'),
+        discriminator: weighted('discriminator'),
+        accuracy: weighted('accuracy'),
+      };
+    } finally {
+      parts.forEach(disposeGradients);
+    }
+  }
+
+  private fromArrays(arrays: GradientArrays): Gradients {
+    const toTensors = (variables: tf.Variable[], values: Float32Array[]) =>
+      Object.fromEntries(variables.map((v, i) => [v.name, tf.tensor(values[i]!, v.shape)]));
+    return {
+      autoencoder: toTensors(this.network.trainableOf(['encoder', 'decoder']), arrays.autoencoder),
+      discriminator: toTensors(this.network.trainableOf('discriminator'), arrays.discriminator),
+      losses: arrays.losses,
+      count: arrays.count,
+    };
   }
 
   async exportState(): Promise<NamedArray[]> {
@@ -101,6 +130,7 @@ export class StepRunner {
   dispose(): void {
     this.autoencoderOptimizer.dispose();
     this.discriminatorOptimizer.dispose();
+    void this.helper?.close();
   }
 
   /**

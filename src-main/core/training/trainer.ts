@@ -14,6 +14,8 @@ import { BatchSampler } from './batches.js';
 import { loadFaceDataset, type FaceDataset } from './dataset.js';
 import { phaseAt, scheduleSchema, totalSteps } from './schedule.js';
 import { StepRunner, type StepLosses } from './step.js';
+import { GradientHelper } from './gradient-helper.js';
+import { currentBackend } from '../backend/select-backend.js';
 
 /** Everything that defines a run; stored in each checkpoint so `resume` needs only the folder. */
 export const runSettingsSchema = z.object({
@@ -101,7 +103,17 @@ export async function startTraining(
     throw new TrainingError(`${runDir} already holds a training run; resume it or choose another folder`);
   }
   const data = await loadData(parsed, control);
-  const run = new TrainingRun(runDir, parsed, data, ExpressionModel.create(parsed.model, parsed.seed));
+  const helper = await startHelper(parsed);
+  const run = new TrainingRun(
+    runDir,
+    parsed,
+    data,
+    ExpressionModel.create(parsed.model, parsed.seed),
+    0,
+    [],
+    undefined,
+    helper,
+  );
   return run.execute(control);
 }
 
@@ -120,7 +132,7 @@ export async function resumeTraining(runDir: string, control: RunControl = {}): 
     );
   }
   const model = ExpressionModel.fromCheckpoint(file, checkpoint, settings.model);
-  const run = new TrainingRun(runDir, settings, data, model, step, curve, window);
+  const run = new TrainingRun(runDir, settings, data, model, step, curve, window, await startHelper(settings));
   await run.restoreOptimizers(checkpoint.tensors);
   return run.execute(control);
 }
@@ -160,6 +172,12 @@ async function loadData(settings: RunSettings, control: RunControl): Promise<Fac
   });
 }
 
+/** A second thread for half of each batch, where the backend runs on one core (WebAssembly). */
+function startHelper(settings: RunSettings): Promise<GradientHelper | undefined> {
+  const backend = currentBackend();
+  return backend ? GradientHelper.startIfUseful(settings.model, backend.choice) : Promise.resolve(undefined);
+}
+
 async function exists(file: string): Promise<boolean> {
   try {
     await stat(file);
@@ -187,11 +205,12 @@ class TrainingRun {
     private step = 0,
     private readonly curve: CurvePoint[] = [],
     window?: CurveWindow,
+    helper?: GradientHelper,
   ) {
     if (window) this.sums = { ...window };
     this.network = model.network;
     const { schedule } = settings;
-    this.stepper = new StepRunner(this.network, schedule.beta1, schedule.beta2, schedule.learningRate);
+    this.stepper = new StepRunner(this.network, schedule.beta1, schedule.beta2, schedule.learningRate, helper);
     this.sampler = new BatchSampler(data, settings.batchSize, settings.seed, settings.augmentation);
     this.checkpointFile = path.join(runDir, checkpointFileName);
     this.total = totalSteps(schedule);
@@ -204,7 +223,7 @@ class TrainingRun {
     try {
       while (this.step < this.total) {
         if (control.signal?.aborted) break;
-        const losses = this.trainStep();
+        const losses = await this.trainStep();
         this.step++;
         this.record(losses);
         const elapsed = (performance.now() - started) / 1000;
@@ -239,10 +258,10 @@ class TrainingRun {
     }
   }
 
-  private trainStep(): StepLosses {
+  private async trainStep(): Promise<StepLosses> {
     const { mu, learningRate } = phaseAt(this.settings.schedule, this.step);
     const batch = this.sampler.batch(this.step);
-    const losses = this.stepper.run(batch.images, batch.labels, mu, learningRate);
+    const losses = await this.stepper.run(batch.images, batch.labels, mu, learningRate);
     if (![losses.reconstruction, losses.adversarial, losses.discriminator].every(Number.isFinite)) {
       throw new TrainingError(
         `training diverged at step ${this.step + 1} (a loss is not a number); ` +

@@ -1,0 +1,103 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { BackendChoice } from '../backend/select-backend.js';
+import type { ModelConfig } from '../model/presets.js';
+import type { GradientArrays } from './gradients.js';
+
+/** Messages to the helper thread. */
+export type HelperRequest =
+  | { type: 'init'; config: ModelConfig; backend: BackendChoice }
+  | { type: 'gradients'; id: number; weights: Float32Array[]; images: Float32Array; labels: Float32Array; mu: number };
+
+/** Messages from the helper thread. */
+export type HelperReply =
+  | { type: 'ready' }
+  | { type: 'gradients'; id: number; result: GradientArrays }
+  | { type: 'error'; id?: number; message: string };
+
+/**
+ * A second thread with its own copy of the network that computes the gradients
+ * of part of each batch. tfjs' WebAssembly backend runs on one core; splitting
+ * each batch between two threads uses both, with the same result as one thread
+ * (the parts' gradients are averaged by image count before one Adam update).
+ */
+export class GradientHelper {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: GradientArrays) => void; reject: (e: Error) => void }>();
+  private failure: Error | undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (reply: HelperReply) => this.receive(reply));
+    worker.on('error', (error) => this.fail(error));
+    worker.on('exit', (code) => this.fail(new Error(`gradient helper thread exited (${code})`)));
+  }
+
+  /** Starts a helper when it can help: the WebAssembly or CPU backend on a machine with a second core. */
+  static async startIfUseful(config: ModelConfig, backend: BackendChoice): Promise<GradientHelper | undefined> {
+    if (backend !== 'wasm' || os.availableParallelism() < 2 || process.env['MIEN_THREADS'] === '1') return undefined;
+    const helper = new GradientHelper(spawnWorker());
+    await new Promise<void>((resolve, reject) => {
+      helper.worker.once('message', (reply: HelperReply) =>
+        reply.type === 'ready' ? resolve() : reject(new Error(reply.type === 'error' ? reply.message : 'bad reply')),
+      );
+      helper.worker.once('error', reject);
+      helper.post({ type: 'init', config, backend });
+    });
+    return helper;
+  }
+
+  gradients(weights: Float32Array[], images: Float32Array, labels: Float32Array, mu: number): Promise<GradientArrays> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.post({ type: 'gradients', id, weights, images, labels, mu }, [
+        ...weights.map((w) => w.buffer as ArrayBuffer),
+        images.buffer as ArrayBuffer,
+        labels.buffer as ArrayBuffer,
+      ]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('gradient helper closed');
+    await this.worker.terminate();
+  }
+
+  private post(request: HelperRequest, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(request, transfer);
+  }
+
+  private receive(reply: HelperReply): void {
+    if (reply.type === 'ready' || reply.id === undefined) return;
+    const waiting = this.pending.get(reply.id);
+    if (!waiting) return;
+    this.pending.delete(reply.id);
+    if (reply.type === 'gradients') waiting.resolve(reply.result);
+    else waiting.reject(new Error(`gradient helper: ${reply.message}`));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const waiting of this.pending.values()) waiting.reject(error);
+    this.pending.clear();
+  }
+}
+
+/**
+ * The compiled worker in a build. Running from source (tests, tsx), the thread
+ * first registers tsx's loader, which Node does not pass on to worker threads.
+ */
+function spawnWorker(): Worker {
+  const compiled = new URL('./gradient-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(compiled))) return new Worker(compiled);
+  const tsxRoot = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const loader = pathToFileURL(path.join(tsxRoot, 'dist/esm/api/index.mjs')).href;
+  const source = new URL('./gradient-worker.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
+  return new Worker(bootstrap, { eval: true });
+}

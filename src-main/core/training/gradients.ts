@@ -1,0 +1,106 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ExpressionNetwork } from '../model/network.js';
+
+export interface StepLosses {
+  reconstruction: number;
+  adversarial: number;
+  discriminator: number;
+  /** share of the batch whose label the discriminator read correctly from z */
+  accuracy: number;
+}
+
+/** Both parts' gradients on some images, keyed by variable name; the caller disposes them. */
+export interface Gradients {
+  autoencoder: tf.NamedTensorMap;
+  discriminator: tf.NamedTensorMap;
+  losses: StepLosses;
+  count: number;
+}
+
+/** The same as plain arrays, in the order of the network's trainable variables, to cross threads. */
+export interface GradientArrays {
+  autoencoder: Float32Array[];
+  discriminator: Float32Array[];
+  losses: StepLosses;
+  count: number;
+}
+
+/**
+ * The gradients of one step at the current weights. The autoencoder learns to
+ * reconstruct while making the latent discriminator read the flipped label
+ * (weight mu); the discriminator learns to read the true label from the same z,
+ * detached. Both use the weights as they are before this step's updates.
+ */
+export function computeGradients(
+  network: ExpressionNetwork,
+  imageValues: Float32Array,
+  labelValues: Float32Array,
+  mu: number,
+): Gradients {
+  const size = network.config.size;
+  const count = labelValues.length;
+  const images = tf.tensor4d(imageValues, [count, size, size, 3]);
+  const labels = tf.tensor1d(labelValues);
+  // The discriminator classifies smiling vs not; intensity labels are thresholded.
+  const classes = tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2));
+  const flipped = tf.tidy(() => tf.sub(1, classes));
+  const kept: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => {
+    kept.push(tf.keep(t));
+    return t;
+  };
+  try {
+    let latent: tf.Tensor4D | undefined;
+    let reconstruction: tf.Scalar | undefined;
+    let adversarial: tf.Scalar | undefined;
+    const ae = tf.variableGrads(
+      () => {
+        const z = (latent = keep(network.encode(images, true)));
+        reconstruction = keep(tf.losses.meanSquaredError(images, network.decode(z, labels, true)) as tf.Scalar);
+        if (mu === 0) return reconstruction;
+        adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, network.discriminate(z, false)) as tf.Scalar);
+        return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
+      },
+      network.trainableOf(['encoder', 'decoder']),
+    );
+    kept.push(ae.value);
+    let logits: tf.Tensor2D | undefined;
+    const dis = tf.variableGrads(() => {
+      logits = keep(network.discriminate(latent!, true));
+      return tf.losses.softmaxCrossEntropy(classes, logits) as tf.Scalar;
+    }, network.trainableOf('discriminator'));
+    kept.push(dis.value);
+    const measured = tf.tidy(() => {
+      const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(classes, 1)), 'float32'));
+      const adversarialValue = adversarial ?? tf.losses.softmaxCrossEntropy(flipped, logits!);
+      return tf.stack([reconstruction!, adversarialValue, dis.value, accuracy]);
+    });
+    kept.push(measured);
+    const [rec, adv, disLoss, accuracy] = Array.from(measured.dataSync()) as [number, number, number, number];
+    return {
+      autoencoder: ae.grads,
+      discriminator: dis.grads,
+      losses: { reconstruction: rec, adversarial: adv, discriminator: disLoss, accuracy },
+      count,
+    };
+  } finally {
+    tf.dispose([images, labels, classes, flipped, ...kept]);
+  }
+}
+
+export function disposeGradients(gradients: Gradients): void {
+  tf.dispose(Object.values(gradients.autoencoder));
+  tf.dispose(Object.values(gradients.discriminator));
+}
+
+/** Copies gradients out as arrays in the network's variable order. */
+export function gradientArrays(network: ExpressionNetwork, gradients: Gradients): GradientArrays {
+  const read = (variables: tf.Variable[], map: tf.NamedTensorMap) =>
+    variables.map((v) => map[v.name]!.dataSync() as Float32Array);
+  return {
+    autoencoder: read(network.trainableOf(['encoder', 'decoder']), gradients.autoencoder),
+    discriminator: read(network.trainableOf('discriminator'), gradients.discriminator),
+    losses: gradients.losses,
+    count: gradients.count,
+  };
+}

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+import { GradientHelper } from '../../src-main/core/training/gradient-helper.js';
+import { StepRunner } from '../../src-main/core/training/step.js';
+import { seededRandom } from '../helpers/random.js';
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+});
+
+/** Two identical models, one stepping on this thread alone, one splitting each batch with a helper thread. */
+async function pair(preset: 'paper' | 'fader') {
+  const config = { preset, size: 64, attribute: 'smiling' } as const;
+  const single = ExpressionModel.create(config, 9);
+  const split = ExpressionModel.create(config, 9);
+  const helper = await GradientHelper.startIfUseful(config, 'wasm');
+  return {
+    single,
+    split,
+    helper,
+    singleStep: new StepRunner(single.network, 0.5, 0.999),
+    splitStep: new StepRunner(split.network, 0.5, 0.999, 2e-4, helper),
+  };
+}
+
+describe('training steps split across threads', () => {
+  it('give the same weights as one thread (paper preset, no batch norm)', async () => {
+    const { single, split, helper, singleStep, splitStep } = await pair('paper');
+    expect(helper).toBeDefined();
+    const random = seededRandom(4);
+    const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
+    const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
+    for (let step = 0; step < 2; step++) {
+      const a = await singleStep.run(images, labels, 0.01, 1e-3);
+      const b = await splitStep.run(images, labels, 0.01, 1e-3);
+      expect(b.reconstruction).toBeCloseTo(a.reconstruction, 4);
+      expect(b.discriminator).toBeCloseTo(a.discriminator, 4);
+    }
+    const expected = single.network.exportWeights();
+    const actual = split.network.exportWeights();
+    expected.forEach((w, i) => {
+      let worst = 0;
+      w.values.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - actual[i]!.values[j]!))));
+      expect(worst, w.name).toBeLessThan(1e-4);
+    });
+    singleStep.dispose();
+    splitStep.dispose();
+    single.dispose();
+    split.dispose();
+  });
+
+  it('reports a failure of the helper thread as an error of the step', async () => {
+    const { split, helper, splitStep, single, singleStep } = await pair('paper');
+    await helper!.close();
+    const images = new Float32Array(8 * 64 * 64 * 3);
+    const labels = new Float32Array(8);
+    const before = tf.memory().numTensors;
+    await expect(splitStep.run(images, labels, 0, 1e-3)).rejects.toThrow(/gradient helper/);
+    expect(tf.memory().numTensors).toBe(before);
+    [singleStep, splitStep].forEach((s) => s.dispose());
+    [single, split].forEach((m) => m.dispose());
+  });
+});
