@@ -50,10 +50,13 @@ let tapMatrix: tf.Tensor2D | undefined;
 export function upsampleConvFilter(filter: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw, inChannels, outChannels] = filter.shape;
   if (kh !== 4 || kw !== 4) throw new Error('upsampleConvFilter expects a 4x4 filter');
-  tapMatrix ??= tf.keep(upsampleTapMatrix());
-  const flat = tf.reshape(filter, [16, inChannels * outChannels]);
-  const phases = tf.reshape(tf.matMul(tapMatrix, flat), [9, 4, inChannels, outChannels]);
-  return tf.reshape(tf.transpose(phases, [0, 2, 1, 3]), [3, 3, inChannels, 4 * outChannels]);
+  tapMatrix ??= tf.keep(tf.transpose(upsampleTapMatrix()));
+  // [in*out, 16] x [16, 36]: the large operand streams through and the small
+  // tap matrix is the one the matrix multiply packs (it would pack the weights
+  // every step the other way round).
+  const taps = tf.transpose(tf.reshape(filter, [16, inChannels * outChannels]));
+  const phases = tf.reshape(tf.matMul(taps, tapMatrix), [inChannels, outChannels, 9, 4]);
+  return tf.reshape(tf.transpose(phases, [2, 0, 3, 1]), [3, 3, inChannels, 4 * outChannels]);
 }
 
 /**

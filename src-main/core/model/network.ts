@@ -26,7 +26,7 @@ export interface NamedVariable {
 const discriminatorHidden = 512;
 const labelClasses = 2;
 let instances = 0;
-const fusedUpsampleMinSide = Number(process.env['MIEN_FUSE_MIN'] ?? 2);
+const fusedUpsampleMinSide = 2;
 
 /**
  * The weights of one model and its three functions: encode x to z, decode z

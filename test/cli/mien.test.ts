@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { faceImages, faceLabels } from '../helpers/faces.js';
+
+const run = promisify(execFile);
+
+/** Runs the command line from source, as `npx mien` runs its build. */
+async function mien(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src-main/cli/mien.ts', ...args], {
+      env: { ...process.env, MIEN_BACKEND: 'wasm' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('mien command line', () => {
+  it('info --json names the backend and counts both presets', async () => {
+    const { code, stdout } = await mien('--json', 'info');
+    expect(code).toBe(0);
+    const info = JSON.parse(stdout);
+    expect(info.backend.choice).toBe('wasm');
+    expect(info.presets.map((p: { preset: string }) => p.preset)).toEqual(['paper', 'fader']);
+    const paper256 = info.presets[0].sizes.find((s: { size: number }) => s.size === 256);
+    expect(paper256.autoencoder).toBeGreaterThan(5.5e6);
+  });
+
+  it('train --json prints one result object and JSON progress lines', async () => {
+    const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-cli-')), 'run');
+    const args = ['--images', faceImages, '--labels', faceLabels, '--split', 'train', '--limit', '16'];
+    const { code, stdout, stderr } = await mien(
+      '--json',
+      'train',
+      ...args,
+      '--steps',
+      '2,1,1',
+      '--batch',
+      '4',
+      '--out',
+      out,
+    );
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result).toMatchObject({ status: 'finished', stepsDone: 4, totalSteps: 4, images: 16, runDir: out });
+    const progress = stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.progress === 'training');
+    expect(progress.at(-1)).toMatchObject({ done: 4, total: 4 });
+    const resumed = await mien('--json', 'resume', out);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'finished', stepsDone: 4 });
+  });
+
+  it('bench --json has an entry per preset and size with the fields scripts read', async () => {
+    const { code, stdout } = await mien(
+      '--json',
+      'bench',
+      '--sizes',
+      '64',
+      '--batch',
+      '2',
+      '--repeats',
+      '1',
+      '--threads',
+      '1',
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.entries).toHaveLength(2);
+    for (const entry of report.entries) {
+      for (const key of ['params', 'trainMsPerImage', 'forwardMsPerImage', 'inferMsPerImage']) {
+        expect(entry[key], key).toBeGreaterThan(0);
+      }
+    }
+    expect(report.comparisons[0].size).toBe(64);
+    expect(report.comparisons[0].paramsRatio).toBeCloseTo(report.entries[0].params / report.entries[1].params);
+  });
+
+  it('rejects bad arguments and bad data with a clear message and exit code 1', async () => {
+    const badSize = await mien('train', '--images', faceImages, '--labels', faceLabels, '--size', '65');
+    expect(badSize.code).toBe(1);
+    expect(badSize.stderr).toMatch(/--size.*expected one of 64, 128, 256/);
+    const missing = await mien('--json', 'resume', path.join(os.tmpdir(), 'no-such-run'));
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout).error).toMatch(/checkpoint\.mien: file not found/);
+  });
+});
