@@ -1,19 +1,23 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import path from 'node:path';
 import { backendChoices, requestedBackend, selectBackend, type BackendReport } from '../core/backend/select-backend.js';
 import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
-import {
-  isModelSize,
-  isPresetName,
-  modelSizes,
-  presetDescriptions,
-  presetNames,
-  type ModelSize,
-  type PresetName,
-} from '../core/model/presets.js';
+import { modelSizes, presetDescriptions, presetNames, type ModelSize, type PresetName } from '../core/model/presets.js';
 import { defaultSchedule } from '../core/training/schedule.js';
 import { resumeTraining, startTraining, type RunControl, type TrainingResult } from '../core/training/trainer.js';
+import {
+  nonNegativeInt,
+  nonNegativeNumber,
+  positiveInt,
+  positiveNumber,
+  presetArg,
+  presetList,
+  sizeArg,
+  sizeList,
+  tripleInt,
+  tripleNumber,
+} from './arguments.js';
 import { formatSeconds, Reporter } from './reporter.js';
 
 const program = new Command()
@@ -277,54 +281,6 @@ function millions(n: number): string {
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-}
-
-// ---- argument parsers: bad values fail with a clear message before any work starts ----
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-}
-function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a non-negative number');
-  return n;
-}
-function tripleInt(value: string): [number, number, number] {
-  const parts = value.split(',').map(nonNegativeInt);
-  if (parts.length !== 3) throw new InvalidArgumentError('expected three comma-separated values');
-  return parts as [number, number, number];
-}
-function tripleNumber(value: string): [number, number, number] {
-  const parts = value.split(',').map(nonNegativeNumber);
-  if (parts.length !== 3) throw new InvalidArgumentError('expected three comma-separated values');
-  return parts as [number, number, number];
-}
-function presetArg(value: string): PresetName {
-  if (!isPresetName(value)) throw new InvalidArgumentError(`expected one of ${presetNames.join(', ')}`);
-  return value;
-}
-function sizeArg(value: string): ModelSize {
-  const n = Number(value);
-  if (!isModelSize(n)) throw new InvalidArgumentError(`expected one of ${modelSizes.join(', ')}`);
-  return n;
-}
-function sizeList(value: string): ModelSize[] {
-  return value.split(',').map(sizeArg);
-}
-function presetList(value: string): PresetName[] {
-  return value.split(',').map(presetArg);
 }
 
 await program.parseAsync(process.argv);

@@ -18,6 +18,17 @@ import { faceImages, faceLabels, smallRun } from '../helpers/faces.js';
 
 const temporaryRun = () => mkdtemp(path.join(os.tmpdir(), 'mien-run-'));
 
+/** Copies the first n real faces into dir; returns CSV rows (header first) labelling them alternately. */
+async function copyFaces(dir: string, count: number): Promise<string[]> {
+  const rows = ['file,smiling'];
+  for (let i = 1; i <= count; i++) {
+    const name = `${String(i).padStart(6, '0')}.jpg`;
+    await copyFile(path.join(faceImages, name), path.join(dir, name));
+    rows.push(`${name},${i % 2}`);
+  }
+  return rows;
+}
+
 beforeAll(async () => {
   await selectBackend('wasm');
 });
@@ -146,14 +157,9 @@ describe('bad training input', () => {
 
   it('skips unreadable images, counts them, and trains on the rest', async () => {
     const dir = await temporaryRun();
-    const rows = ['file,smiling,split'];
-    for (let i = 1; i <= 20; i++) {
-      const name = `${String(i).padStart(6, '0')}.jpg`;
-      await copyFile(path.join(faceImages, name), path.join(dir, name));
-      rows.push(`${name},${i % 2},train`);
-    }
+    const rows = await copyFaces(dir, 20);
     await writeFile(path.join(dir, 'broken.jpg'), 'not an image');
-    rows.push('broken.jpg,1,train', 'missing.jpg,0,train');
+    rows.push('broken.jpg,1', 'missing.jpg,0');
     await writeFile(path.join(dir, 'labels.csv'), rows.join('\n'));
     const result = await startTraining(
       path.join(dir, 'run'),
@@ -179,12 +185,7 @@ describe('bad training input', () => {
 
   it('refuses to resume when the data changed, or to start over an existing run', async () => {
     const dir = await temporaryRun();
-    const rows = ['file,smiling'];
-    for (let i = 1; i <= 8; i++) {
-      const name = `${String(i).padStart(6, '0')}.jpg`;
-      await copyFile(path.join(faceImages, name), path.join(dir, name));
-      rows.push(`${name},${i % 2}`);
-    }
+    const rows = await copyFaces(dir, 8);
     await writeFile(path.join(dir, 'labels.csv'), rows.join('\n'));
     const runDir = path.join(dir, 'run');
     const settings = smallRun({

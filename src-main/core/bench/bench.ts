@@ -76,9 +76,9 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
   const single = tf.slice(batch, [0, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
   try {
     const counts = model.parameterCounts();
-    const forwardMs = time(options.repeats, () => model.predict(batch, labelValues).dataSync());
-    const inferMs = time(options.repeats * 4, () => model.predict(single, [1]).dataSync());
-    const trainMs = await timeAsync(options.repeats, () => stepper.run(imageValues, labelValues, 1e-4, 2e-4));
+    const forwardMs = await time(options.repeats, () => model.predict(batch, labelValues).dataSync());
+    const inferMs = await time(options.repeats * 4, () => model.predict(single, [1]).dataSync());
+    const trainMs = await time(options.repeats, () => stepper.run(imageValues, labelValues, 1e-4, 2e-4));
     return {
       preset,
       size,
@@ -99,20 +99,8 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
   }
 }
 
-/** Median wall time of `repeats` runs after one warm-up (which also builds caches). */
-function time(repeats: number, work: () => unknown): number {
-  work();
-  const samples: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    work();
-    samples.push(performance.now() - start);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
-}
-
-async function timeAsync(repeats: number, work: () => Promise<unknown>): Promise<number> {
+/** Median wall time of `repeats` runs after one warm-up (which also builds caches and optimiser state). */
+async function time(repeats: number, work: () => unknown): Promise<number> {
   await work();
   const samples: number[] = [];
   for (let i = 0; i < repeats; i++) {

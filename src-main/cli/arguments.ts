@@ -1,0 +1,51 @@
+import { InvalidArgumentError } from 'commander';
+import {
+  isModelSize,
+  isPresetName,
+  modelSizes,
+  presetNames,
+  type ModelSize,
+  type PresetName,
+} from '../core/model/presets.js';
+
+// Parsers of command-line values: a bad value fails with a clear message before any work starts.
+
+/** A number parser that accepts what `valid` accepts and names the expectation otherwise. */
+function numberArg(valid: (n: number) => boolean, expected: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !valid(n)) throw new InvalidArgumentError(`expected ${expected}`);
+    return n;
+  };
+}
+export const positiveInt = numberArg((n) => Number.isInteger(n) && n > 0, 'a positive integer');
+export const nonNegativeInt = numberArg((n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
+export const positiveNumber = numberArg((n) => Number.isFinite(n) && n > 0, 'a positive number');
+export const nonNegativeNumber = numberArg((n) => Number.isFinite(n) && n >= 0, 'a non-negative number');
+
+/** Three comma-separated values, one per training phase. */
+function tripleOf(parse: (value: string) => number): (value: string) => [number, number, number] {
+  return (value) => {
+    const parts = value.split(',').map(parse);
+    if (parts.length !== 3) throw new InvalidArgumentError('expected three comma-separated values');
+    return parts as [number, number, number];
+  };
+}
+export const tripleInt = tripleOf(nonNegativeInt);
+export const tripleNumber = tripleOf(nonNegativeNumber);
+
+export function presetArg(value: string): PresetName {
+  if (!isPresetName(value)) throw new InvalidArgumentError(`expected one of ${presetNames.join(', ')}`);
+  return value;
+}
+export function sizeArg(value: string): ModelSize {
+  const n = Number(value);
+  if (!isModelSize(n)) throw new InvalidArgumentError(`expected one of ${modelSizes.join(', ')}`);
+  return n;
+}
+export function sizeList(value: string): ModelSize[] {
+  return value.split(',').map(sizeArg);
+}
+export function presetList(value: string): PresetName[] {
+  return value.split(',').map(presetArg);
+}
