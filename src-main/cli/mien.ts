@@ -1,8 +1,14 @@
 import { Command, Option } from 'commander';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import sharp from 'sharp';
 import { backendChoices, requestedBackend, selectBackend, type BackendReport } from '../core/backend/select-backend.js';
 import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
+import { extractCrop } from '../core/faces/alignment.js';
+import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
+import { readRgbImage } from '../core/images/read-image.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
+import { writeFileAtomic } from '../core/util/atomic-write.js';
 import { modelSizes, presetDescriptions, presetNames, type ModelSize, type PresetName } from '../core/model/presets.js';
 import { defaultSchedule } from '../core/training/schedule.js';
 import { resumeTraining, startTraining, type RunControl, type TrainingResult } from '../core/training/trainer.js';
@@ -12,6 +18,7 @@ import {
   positiveInt,
   positiveNumber,
   presetArg,
+  probability,
   presetList,
   sizeArg,
   sizeList,
@@ -158,6 +165,61 @@ program
       reporter.result({ backend, batchSize: options.batch, ...report }, () => benchTable(backend, report));
     }),
   );
+
+program
+  .command('faces')
+  .description('find the faces of a photo: boxes, landmarks, expression and the aligned crop the model edits')
+  .argument('<photo>', 'a JPEG, PNG, WebP, TIFF or AVIF file')
+  .option('--min-confidence <p>', 'drop detections below this score', probability, 0.4)
+  .option('--crops <dir>', 'also write each aligned crop as a PNG into this folder')
+  .option('--crop-size <px>', 'side of the written crops', positiveInt, 256)
+  .action((photo: string, options: { minConfidence: number; crops?: string; cropSize: number }) =>
+    run(async (reporter) => {
+      // Detection runs on a copy at most 1600 px on its longer side; results are in the photo's own pixels.
+      const image = await readRgbImage(photo, { maxSide: 1600 });
+      const factor = image.originalWidth / image.width;
+      const faces = (await detectFaces(image, { minConfidence: options.minConfidence })).map((f) =>
+        scaleFace(f, factor),
+      );
+      const crops = options.crops ? await writeCrops(photo, faces, options.crops, options.cropSize) : [];
+      const result = {
+        photo,
+        width: image.originalWidth,
+        height: image.originalHeight,
+        faces: faces.map(({ landmarks: _, ...face }, i) => ({ ...face, ...(crops[i] ? { crop: crops[i] } : {}) })),
+      };
+      reporter.result(result, () =>
+        faces.length === 0
+          ? `${photo}: no face found`
+          : [
+              `${photo}: ${faces.length} face${faces.length > 1 ? 's' : ''}`,
+              ...faces.map(
+                (f, i) =>
+                  `  ${f.id}: ${Math.round(f.box.width)}x${Math.round(f.box.height)} at (${Math.round(f.box.x)}, ${Math.round(f.box.y)}), ` +
+                  `score ${f.score.toFixed(2)}, smiling ${(100 * f.smile).toFixed(0)}%${crops[i] ? `, crop ${crops[i]}` : ''}`,
+              ),
+            ].join('\n'),
+      );
+    }),
+  );
+
+/** Writes each face's aligned crop (rendered from the full-resolution photo) as a PNG. */
+async function writeCrops(photo: string, faces: DetectedFace[], dir: string, size: number): Promise<string[]> {
+  const full = await readRgbImage(photo);
+  await mkdir(dir, { recursive: true });
+  const base = path.parse(photo).name;
+  return Promise.all(
+    faces.map(async (face) => {
+      const file = path.join(dir, `${base}.${face.id}.png`);
+      const pixels = extractCrop(full, face.frame, size);
+      const png = await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+        .png()
+        .toBuffer();
+      await writeFileAtomic(file, [png]);
+      return file;
+    }),
+  );
+}
 
 interface TrainOptions {
   images: string;

@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs';
+import type * as FaceApiModule from '@vladmandic/face-api';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { RgbImage } from '../images/read-image.js';
+import { alignedFrame, type CropFrame, type Point } from './alignment.js';
+
+type FaceApi = typeof FaceApiModule;
+
+export interface FaceBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface DetectedFace {
+  /** stable within a photo: faces are numbered left to right */
+  id: string;
+  /** detector confidence, 0..1 */
+  score: number;
+  box: FaceBox;
+  landmarks: Point[];
+  /** the expression classifier's probabilities (neutral, happy, sad, ...) */
+  expressions: Record<string, number>;
+  /** the classifier's reading of the smile, 0..1 (its "happy" probability) */
+  smile: number;
+  /** the aligned crop the model edits */
+  frame: CropFrame;
+  /** 128-d identity descriptor (when asked for) */
+  descriptor?: number[];
+}
+
+export interface DetectOptions {
+  /** drop detections below this confidence */
+  minConfidence?: number;
+  /** compute identity descriptors too */
+  descriptors?: boolean;
+}
+
+let loaded: Promise<FaceApi> | undefined;
+
+/**
+ * face-api's networks, loaded once from the files inside its npm package (never
+ * from a network). Its WebAssembly build uses the tfjs instance, and so the
+ * backend, that the rest of the core selected.
+ */
+export function loadFaceApi(): Promise<FaceApi> {
+  loaded ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js') as FaceApi;
+    const modelDir = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'model');
+    await Promise.all([
+      faceapi.nets.ssdMobilenetv1.loadFromDisk(modelDir),
+      faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir),
+      faceapi.nets.faceExpressionNet.loadFromDisk(modelDir),
+      faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir),
+    ]);
+    return faceapi;
+  })();
+  return loaded;
+}
+
+/** Finds every face in a photo with its landmarks, expression and aligned crop frame. */
+export async function detectFaces(image: RgbImage, options: DetectOptions = {}): Promise<DetectedFace[]> {
+  const faceapi = await loadFaceApi();
+  const input = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
+  try {
+    const detector = new faceapi.SsdMobilenetv1Options({ minConfidence: options.minConfidence ?? 0.4 });
+    const task = faceapi
+      .detectAllFaces(input as never, detector)
+      .withFaceLandmarks()
+      .withFaceExpressions();
+    const found = options.descriptors ? await task.withFaceDescriptors() : await task;
+    const faces = found.map((f) => {
+      const landmarks = f.landmarks.positions.map((p) => ({ x: p.x, y: p.y }));
+      const { x, y, width, height } = f.detection.box;
+      const expressions = { ...(f.expressions as unknown as Record<string, number>) };
+      const descriptor = 'descriptor' in f ? Array.from(f.descriptor as Float32Array) : undefined;
+      return {
+        id: '',
+        score: f.detection.score,
+        box: { x, y, width, height },
+        landmarks,
+        expressions,
+        smile: expressions['happy'] ?? 0,
+        frame: alignedFrame(landmarks),
+        ...(descriptor ? { descriptor } : {}),
+      };
+    });
+    faces.sort((a, b) => a.box.x - b.box.x);
+    return faces.map((face, i) => ({ ...face, id: `face-${i + 1}` }));
+  } finally {
+    input.dispose();
+  }
+}
+
+/** Maps a face found on a scaled-down copy back to the photo's own pixels. */
+export function scaleFace(face: DetectedFace, factor: number): DetectedFace {
+  const point = (p: Point): Point => ({ x: p.x * factor, y: p.y * factor });
+  return {
+    ...face,
+    box: {
+      x: face.box.x * factor,
+      y: face.box.y * factor,
+      width: face.box.width * factor,
+      height: face.box.height * factor,
+    },
+    landmarks: face.landmarks.map(point),
+    frame: {
+      ...face.frame,
+      centerX: face.frame.centerX * factor,
+      centerY: face.frame.centerY * factor,
+      size: face.frame.size * factor,
+    },
+  };
+}

@@ -1,0 +1,167 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import {
+  alignedFrame,
+  celebaReference,
+  cropToPhoto,
+  extractCrop,
+  keyPoints,
+  type Point,
+} from '../../src-main/core/faces/alignment.js';
+import { detectFaces } from '../../src-main/core/faces/detect-faces.js';
+import { ImageError, readRgbImage } from '../../src-main/core/images/read-image.js';
+
+const photos = path.resolve(process.cwd(), '../shared/data/photos');
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+});
+
+describe('reading photos', () => {
+  it('applies EXIF orientation and reports the upright size', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-img-'));
+    const file = path.join(dir, 'rotated.jpg');
+    await sharp({ create: { width: 40, height: 20, channels: 3, background: '#336699' } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toFile(file);
+    const image = await readRgbImage(file);
+    expect([image.width, image.height, image.originalWidth, image.originalHeight]).toEqual([20, 40, 20, 40]);
+    const scaled = await readRgbImage(path.join(photos, 'obama_and_biden.jpg'), { maxSide: 500 });
+    expect(Math.max(scaled.width, scaled.height)).toBe(500);
+    expect(scaled.originalWidth).toBe(2000);
+  });
+
+  it('flattens an RGBA PNG to RGB', async () => {
+    const image = await readRgbImage(path.join(photos, '32bit.png'));
+    expect(image.data.length).toBe(image.width * image.height * 3);
+  });
+
+  it('refuses bad files with a clear message naming them', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-img-'));
+    const jpeg = await readFile(path.join(photos, 'obama.jpg'));
+    const cases: [string, Uint8Array | string, RegExp][] = [
+      ['empty.jpg', '', /empty file/],
+      ['text.jpg', 'this is not a photo', /not an image/],
+      ['truncated.jpg', jpeg.subarray(0, jpeg.length / 3), /truncated or corrupt/],
+      ['huge.png', hugePngHeader(30000, 30000), /larger than 100 megapixels/],
+    ];
+    for (const [name, bytes, expected] of cases) {
+      const file = path.join(dir, name);
+      await writeFile(file, bytes);
+      const error = await readRgbImage(file).catch((e: unknown) => e);
+      expect(error, name).toBeInstanceOf(ImageError);
+      expect((error as Error).message, name).toMatch(new RegExp(`${name}: .*${expected.source}`));
+    }
+    await expect(readRgbImage(path.join(dir, 'missing.jpg'))).rejects.toThrow(/missing\.jpg: file not found/);
+  });
+});
+
+describe('face detection', () => {
+  it.each([
+    ['obama.jpg', 1],
+    ['two_people.jpg', 2],
+    ['kit_with_rose.jpg', 2],
+    ['32bit.png', 1],
+    ['obama_partial_face.jpg', 1],
+  ])('%s has %i face(s), each with 68 landmarks and an aligned frame', async (file, count) => {
+    const faces = await detectFaces(await readRgbImage(path.join(photos, file)));
+    expect(faces).toHaveLength(count);
+    faces.forEach((face, i) => {
+      expect(face.id).toBe(`face-${i + 1}`);
+      expect(face.landmarks).toHaveLength(68);
+      expect(face.score).toBeGreaterThan(0.4);
+      expect(face.smile).toBeGreaterThanOrEqual(0);
+      // The crop frame is about as large as the face and centred near it.
+      expect(face.frame.size).toBeGreaterThan(face.box.width);
+      expect(face.frame.size).toBeLessThan(face.box.width * 3);
+      expect(Math.abs(face.frame.centerX - (face.box.x + face.box.width / 2))).toBeLessThan(face.box.width / 2);
+    });
+  });
+
+  it('reads the smile of a smiling face', async () => {
+    const [face] = await detectFaces(await readRgbImage(path.join(photos, 'obama.jpg')));
+    expect(face!.smile).toBeGreaterThan(0.9);
+  });
+
+  it('finds no face in a photo without one', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-img-'));
+    const file = path.join(dir, 'wall.png');
+    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#8899aa' } })
+      .png()
+      .toFile(file);
+    expect(await detectFaces(await readRgbImage(file))).toEqual([]);
+  });
+});
+
+describe('alignment', () => {
+  it('recovers a known similarity from landmarks placed by it', () => {
+    const truth = { centerX: 300, centerY: 200, size: 180, angle: 0.3 };
+    const place = (p: Point) => cropToPhoto(truth, p.x, p.y);
+    const landmarks = syntheticLandmarks(place);
+    const frame = alignedFrame(landmarks);
+    expect(frame.centerX).toBeCloseTo(truth.centerX, 6);
+    expect(frame.centerY).toBeCloseTo(truth.centerY, 6);
+    expect(frame.size).toBeCloseTo(truth.size, 6);
+    expect(frame.angle).toBeCloseTo(truth.angle, 6);
+  });
+
+  it('puts the detected eyes where the training crops have them', async () => {
+    const [face] = await detectFaces(await readRgbImage(path.join(photos, 'obama.jpg')));
+    const eyes = keyPoints(face!.landmarks);
+    const leftEye = cropToPhoto(face!.frame, celebaReference.leftEye.x, celebaReference.leftEye.y);
+    expect(Math.hypot(leftEye.x - eyes.leftEye.x, leftEye.y - eyes.leftEye.y)).toBeLessThan(face!.frame.size * 0.03);
+  });
+
+  it('renders the crop from the photo (an unrotated frame copies pixels)', () => {
+    const width = 8;
+    const data = new Uint8Array(width * width * 3).map((_, i) => i % 251);
+    const image = { data, width, height: width, originalWidth: width, originalHeight: width };
+    const crop = extractCrop(image, { centerX: 4, centerY: 4, size: 8, angle: 0 }, 8);
+    expect(Array.from(crop)).toEqual(Array.from(data));
+  });
+});
+
+/** 68 points whose eye and mouth groups average to the reference points mapped by `place`. */
+function syntheticLandmarks(place: (p: Point) => Point): Point[] {
+  const landmarks: Point[] = Array.from({ length: 68 }, () => place({ x: 0.5, y: 0.2 }));
+  for (let i = 36; i < 42; i++) landmarks[i] = place(celebaReference.leftEye);
+  for (let i = 42; i < 48; i++) landmarks[i] = place(celebaReference.rightEye);
+  for (let i = 48; i < 68; i++) landmarks[i] = place(celebaReference.mouth);
+  return landmarks;
+}
+
+/** A PNG that declares width x height but holds almost no data: decoding it would need gigabytes. */
+function hugePngHeader(width: number, height: number): Uint8Array {
+  const chunk = (type: string, body: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(body.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, 'ascii'), body])));
+    return Buffer.concat([length, Buffer.from(type, 'ascii'), body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', header),
+    chunk('IDAT', Buffer.from([120, 156, 3, 0, 0, 0, 0, 1])),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
