@@ -21,6 +21,7 @@ function numberArg(valid: (n: number) => boolean, expected: string): (value: str
 export const positiveInt = numberArg((n) => Number.isInteger(n) && n > 0, 'a positive integer');
 export const nonNegativeInt = numberArg((n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
 export const positiveNumber = numberArg((n) => Number.isFinite(n) && n > 0, 'a positive number');
+export const finiteNumber = numberArg(Number.isFinite, 'a number');
 export const probability = numberArg((n) => Number.isFinite(n) && n >= 0 && n <= 1, 'a number from 0 to 1');
 export const nonNegativeNumber = numberArg((n) => Number.isFinite(n) && n >= 0, 'a non-negative number');
 

@@ -6,7 +6,9 @@ import { backendChoices, requestedBackend, selectBackend, type BackendReport } f
 import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
 import { extractCrop } from '../core/faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
-import { readRgbImage } from '../core/images/read-image.js';
+import { editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
+import { ImageError, readRgbImage } from '../core/images/read-image.js';
+import { defaultModelPath } from '../core/model/default-model.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
 import { writeFileAtomic } from '../core/util/atomic-write.js';
 import { modelSizes, presetDescriptions, presetNames, type ModelSize, type PresetName } from '../core/model/presets.js';
@@ -16,6 +18,7 @@ import {
   nonNegativeInt,
   nonNegativeNumber,
   positiveInt,
+  finiteNumber,
   positiveNumber,
   presetArg,
   probability,
@@ -202,6 +205,50 @@ program
       );
     }),
   );
+
+program
+  .command('edit')
+  .description("change the expression of a photo's faces and write the result as a new file")
+  .argument('<photo>', 'the photo (it is only read)')
+  .option(
+    '--target <value>',
+    'expression for every face: 0 neutral, 1 smiling, between/beyond for intensity',
+    finiteNumber,
+    1,
+  )
+  .option('--face <id=value...>', 'expression for one face, e.g. face-2=0 (see `mien faces`)')
+  .option('--model <file>', 'model checkpoint (default: the shipped model)')
+  .option('--out <file>', 'output file (default: <photo>-edited.<ext> beside it)')
+  .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
+  .action(
+    (photo: string, options: { target: number; face?: string[]; model?: string; out?: string; quality: number }) =>
+      run(async (reporter) => {
+        const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+        try {
+          const targets = Object.fromEntries((options.face ?? []).map(parseFaceTarget));
+          const result = await editPhoto(photo, model, { target: options.target, targets });
+          if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
+          const out = options.out ?? (await freeOutputName(photo, 'edited'));
+          await writeEditedPhoto(photo, out, result.image, options.quality);
+          reporter.result({ photo, out, faces: result.edited }, () =>
+            [`${out}`, ...result.edited.map((f) => `  ${f.id}: ${f.source.toFixed(2)} -> ${f.target.toFixed(2)}`)].join(
+              '\n',
+            ),
+          );
+        } finally {
+          model.dispose();
+        }
+      }),
+  );
+
+function parseFaceTarget(text: string): [string, number] {
+  const [id, value] = text.split('=');
+  const number = Number(value);
+  if (!id || value === undefined || !Number.isFinite(number)) {
+    throw new Error(`--face expects id=value, e.g. face-2=0 (got "${text}")`);
+  }
+  return [id, number];
+}
 
 /** Writes each face's aligned crop (rendered from the full-resolution photo) as a PNG. */
 async function writeCrops(photo: string, faces: DetectedFace[], dir: string, size: number): Promise<string[]> {

@@ -1,0 +1,86 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces.js';
+import { ImageError, readRgbImage, type RgbImage } from '../images/read-image.js';
+import type { ExpressionModel } from '../model/expression-model.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { applyResiduals, faceResidual } from './residual-edit.js';
+
+/** Faces are found on a copy at most this large on its longer side, then mapped back. */
+export const detectionSide = 1600;
+
+export interface PhotoEditRequest {
+  /** expression wanted for every face, unless `targets` names the face */
+  target: number;
+  /** per-face targets by face id (face-1, face-2, ... left to right) */
+  targets?: Record<string, number>;
+}
+
+export interface EditedFace {
+  id: string;
+  source: number;
+  target: number;
+}
+
+export interface PhotoEdit {
+  image: RgbImage;
+  faces: DetectedFace[];
+  edited: EditedFace[];
+}
+
+/** Finds the faces of a photo and changes each one's expression; the file itself is only read. */
+export async function editPhoto(file: string, model: ExpressionModel, request: PhotoEditRequest): Promise<PhotoEdit> {
+  const preview = await readRgbImage(file, { maxSide: detectionSide });
+  const factor = preview.originalWidth / preview.width;
+  const faces = (await detectFaces(preview)).map((f) => scaleFace(f, factor));
+  const image = factor === 1 ? preview : await readRgbImage(file);
+  const unknown = Object.keys(request.targets ?? {}).filter((id) => !faces.some((f) => f.id === id));
+  if (unknown.length > 0) {
+    throw new ImageError(
+      file,
+      `no ${unknown.join(', ')} in this photo (it has ${faces.length} face${faces.length === 1 ? '' : 's'})`,
+    );
+  }
+  const edited = faces.map((face) => ({
+    id: face.id,
+    // The classifier's smile probability is the expression the face shows now.
+    source: face.smile,
+    target: request.targets?.[face.id] ?? request.target,
+  }));
+  const residuals = faces.map((face, i) => ({
+    frame: face.frame,
+    size: model.config.size,
+    residual: faceResidual(model, image, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
+  }));
+  return { image: applyResiduals(image, residuals), faces, edited };
+}
+
+/** Encodes an edited photo to a new file (format from its extension), atomically; never over its source. */
+export async function writeEditedPhoto(source: string, target: string, image: RgbImage, quality = 92): Promise<void> {
+  if (path.resolve(source) === path.resolve(target)) {
+    throw new ImageError(target, 'refusing to overwrite the original; choose another output file');
+  }
+  const raw = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+  const extension = path.extname(target).toLowerCase();
+  const encoded =
+    extension === '.png'
+      ? raw.png()
+      : extension === '.webp'
+        ? raw.webp({ quality })
+        : extension === '.tif' || extension === '.tiff'
+          ? raw.tiff({ quality })
+          : extension === '.avif'
+            ? raw.avif({ quality })
+            : raw.jpeg({ quality, mozjpeg: true });
+  await writeFileAtomic(target, [await encoded.toBuffer()]);
+}
+
+/** `photo-smile.jpg` beside the photo, with -2, -3 ... when that name is taken. */
+export async function freeOutputName(source: string, suffix: string): Promise<string> {
+  const { dir, name, ext } = path.parse(source);
+  for (let i = 1; ; i++) {
+    const candidate = path.join(dir, `${name}-${suffix}${i === 1 ? '' : `-${i}`}${ext}`);
+    if (!(await stat(candidate).catch(() => undefined))) return candidate;
+  }
+}

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { editPhoto, freeOutputName, writeEditedPhoto } from '../../src-main/core/editing/edit-photo.js';
+import { applyResiduals, faceResidual, maskWeight } from '../../src-main/core/editing/residual-edit.js';
+import type { CropFrame } from '../../src-main/core/faces/alignment.js';
+import { readRgbImage, type RgbImage } from '../../src-main/core/images/read-image.js';
+import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+
+const photos = path.resolve(process.cwd(), '../shared/data/photos');
+let model: ExpressionModel;
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  // An untrained model still changes pixels with its label, which is all these properties need.
+  model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 21);
+});
+afterAll(() => model.dispose());
+
+/** The mask weight of each photo pixel for one face, computed independently of the edit code. */
+function insideMask(frame: CropFrame, x: number, y: number): boolean {
+  const px = x + 0.5 - frame.centerX;
+  const py = y + 0.5 - frame.centerY;
+  const u = (Math.cos(frame.angle) * px + Math.sin(frame.angle) * py) / frame.size + 0.5;
+  const v = (-Math.sin(frame.angle) * px + Math.cos(frame.angle) * py) / frame.size + 0.5;
+  return maskWeight(u, v) > 0;
+}
+
+function compare(before: RgbImage, after: RgbImage, frames: CropFrame[]) {
+  let changedOutside = 0;
+  let changedInside = 0;
+  for (let y = 0; y < before.height; y++) {
+    for (let x = 0; x < before.width; x++) {
+      const o = (y * before.width + x) * 3;
+      const changed = [0, 1, 2].some((c) => before.data[o + c] !== after.data[o + c]);
+      if (!changed) continue;
+      if (frames.some((f) => insideMask(f, x, y))) changedInside++;
+      else changedOutside++;
+    }
+  }
+  return { changedInside, changedOutside };
+}
+
+describe('residual edits', () => {
+  it('change pixels only inside the feathered face mask', async () => {
+    const file = path.join(photos, 'two_people.jpg');
+    const original = await readRgbImage(file);
+    const result = await editPhoto(file, model, { target: 1.5 });
+    expect(result.faces).toHaveLength(2);
+    const { changedInside, changedOutside } = compare(
+      original,
+      result.image,
+      result.faces.map((f) => f.frame),
+    );
+    expect(changedOutside).toBe(0);
+    expect(changedInside).toBeGreaterThan(1000);
+  });
+
+  it('leave a face untouched when the target equals its expression', async () => {
+    const photo = await readRgbImage(path.join(photos, 'obama.jpg'));
+    const frame = { centerX: 480, centerY: 300, size: 300, angle: 0.1 };
+    const residual = faceResidual(model, photo, { frame, source: 0.7, target: 0.7 });
+    expect(residual.every((v) => v === 0)).toBe(true);
+    const same = applyResiduals(photo, [{ frame, residual, size: 64 }]);
+    expect(Buffer.from(same.data).equals(Buffer.from(photo.data))).toBe(true);
+  });
+
+  it('takes a per-face target and refuses unknown face ids', async () => {
+    const file = path.join(photos, 'two_people.jpg');
+    const result = await editPhoto(file, model, { target: 0, targets: { 'face-2': 1 } });
+    expect(result.edited.map((f) => f.target)).toEqual([0, 1]);
+    await expect(editPhoto(file, model, { target: 0, targets: { 'face-9': 1 } })).rejects.toThrow(
+      /two_people\.jpg: no face-9 in this photo \(it has 2 faces\)/,
+    );
+  });
+});
+
+describe('writing edited photos', () => {
+  it('never touches the original and exports losslessly outside the mask', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
+    const source = path.join(dir, 'portrait.jpg');
+    await writeFile(source, await readFile(path.join(photos, 'obama.jpg')));
+    const hash = async (f: string) =>
+      createHash('sha256')
+        .update(await readFile(f))
+        .digest('hex');
+    const before = await hash(source);
+    const result = await editPhoto(source, model, { target: 0 });
+    const out = path.join(dir, 'portrait-edited.png');
+    await writeEditedPhoto(source, out, result.image);
+    await expect(writeEditedPhoto(source, source, result.image)).rejects.toThrow(/refusing to overwrite the original/);
+    expect(await hash(source)).toBe(before);
+    const decodedOriginal = await readRgbImage(source);
+    const written = await readRgbImage(out);
+    expect(
+      compare(
+        decodedOriginal,
+        written,
+        result.faces.map((f) => f.frame),
+      ).changedOutside,
+    ).toBe(0);
+  });
+
+  it('picks a free output name beside the photo', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
+    const source = path.join(dir, 'a.jpg');
+    await writeFile(source, 'x');
+    expect(await freeOutputName(source, 'edited')).toBe(path.join(dir, 'a-edited.jpg'));
+    await writeFile(path.join(dir, 'a-edited.jpg'), 'x');
+    expect(await freeOutputName(source, 'edited')).toBe(path.join(dir, 'a-edited-2.jpg'));
+  });
+});
