@@ -229,7 +229,7 @@ program
           const result = await editPhoto(photo, model, { target: options.target, targets });
           if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
           const out = options.out ?? (await freeOutputName(photo, 'edited'));
-          await writeEditedPhoto(photo, out, result.image, options.quality);
+          await writeEditedPhoto(photo, out, result.image, options.quality, result.alpha);
           reporter.result({ photo, out, faces: result.edited }, () =>
             [`${out}`, ...result.edited.map((f) => `  ${f.id}: ${f.source.toFixed(2)} -> ${f.target.toFixed(2)}`)].join(
               '\n',

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { editPhoto, freeOutputName, writeEditedPhoto } from '../../src-main/core/editing/edit-photo.js';
@@ -102,6 +103,17 @@ describe('writing edited photos', () => {
         result.faces.map((f) => f.frame),
       ).changedOutside,
     ).toBe(0);
+  });
+
+  it('keeps the transparency of an RGBA PNG', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
+    const source = path.join(photos, '32bit.png');
+    const result = await editPhoto(source, model, { target: 1 });
+    expect(result.alpha).toBeDefined();
+    const out = path.join(dir, 'rgba-edited.png');
+    await writeEditedPhoto(source, out, result.image, 92, result.alpha);
+    const [a, b] = await Promise.all([source, out].map((f) => sharp(f).extractChannel('alpha').raw().toBuffer()));
+    expect(b!.equals(a!)).toBe(true);
   });
 
   it('picks a free output name beside the photo', async () => {

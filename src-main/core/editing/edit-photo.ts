@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces.js';
-import { ImageError, readRgbImage, type RgbImage } from '../images/read-image.js';
+import { ImageError, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { applyResiduals, faceResidual } from './residual-edit.js';
@@ -25,6 +25,8 @@ export interface EditedFace {
 
 export interface PhotoEdit {
   image: RgbImage;
+  /** the photo's own alpha channel, kept as it was */
+  alpha?: Uint8Array;
   faces: DetectedFace[];
   edited: EditedFace[];
 }
@@ -53,15 +55,30 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
     size: model.config.size,
     residual: faceResidual(model, image, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
   }));
-  return { image: applyResiduals(image, residuals), faces, edited };
+  const alpha = await readAlpha(file);
+  return { image: applyResiduals(image, residuals), faces, edited, ...(alpha ? { alpha } : {}) };
 }
 
-/** Encodes an edited photo to a new file (format from its extension), atomically; never over its source. */
-export async function writeEditedPhoto(source: string, target: string, image: RgbImage, quality = 92): Promise<void> {
+/**
+ * Encodes an edited photo to a new file (format from its extension), atomically;
+ * never over its source. Transparency is kept where the format has it.
+ */
+export async function writeEditedPhoto(
+  source: string,
+  target: string,
+  image: RgbImage,
+  quality = 92,
+  alpha?: Uint8Array,
+): Promise<void> {
   if (path.resolve(source) === path.resolve(target)) {
     throw new ImageError(target, 'refusing to overwrite the original; choose another output file');
   }
-  const raw = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+  const { width, height } = image;
+  let raw = sharp(image.data, { raw: { width, height, channels: 3 } });
+  if (alpha)
+    raw = raw.joinChannel(Buffer.from(alpha.buffer, alpha.byteOffset, alpha.byteLength), {
+      raw: { width, height, channels: 1 },
+    });
   const extension = path.extname(target).toLowerCase();
   const encoded =
     extension === '.png'

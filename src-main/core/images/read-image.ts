@@ -65,6 +65,23 @@ export async function readRgbImage(file: string, options: ReadOptions = {}): Pro
   }
 }
 
+/** The photo's alpha channel, upright, or undefined when it has none (edits keep transparency). */
+export async function readAlpha(file: string): Promise<Uint8Array | undefined> {
+  try {
+    const image = sharp(file, { limitInputPixels: maxImagePixels }).rotate();
+    const { hasAlpha } = await sharp(file, { limitInputPixels: maxImagePixels }).metadata();
+    if (!hasAlpha) return undefined;
+    const { data } = await image
+      .extractChannel('alpha')
+      .toColourspace('b-w')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } catch (error) {
+    throw new ImageError(file, describeSharpError(error));
+  }
+}
+
 function describeSharpError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/pixel limit/i.test(message)) return `image is larger than ${maxImagePixels / 1e6} megapixels`;
