@@ -6,7 +6,9 @@ import { backendChoices, requestedBackend, selectBackend, type BackendReport } f
 import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
 import { extractCrop } from '../core/faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
+import { runBatch } from '../core/editing/batch.js';
 import { editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
+import { writePair, type PairLayout } from '../core/editing/pairs.js';
 import { ImageError, readRgbImage } from '../core/images/read-image.js';
 import { defaultModelPath } from '../core/model/default-model.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
@@ -235,6 +237,118 @@ program
               '\n',
             ),
           );
+        } finally {
+          model.dispose();
+        }
+      }),
+  );
+
+program
+  .command('batch')
+  .description('edit every photo of a folder into an output folder (resumable: done outputs are skipped)')
+  .argument('<folder>', 'folder of photos (only read)')
+  .requiredOption('--out <folder>', 'output folder (must differ from the input)')
+  .option('--target <value>', 'expression for every face: 0 neutral, 1 smiling', finiteNumber, 1)
+  .option('--recursive', 'include subfolders (their structure is kept)', false)
+  .addOption(new Option('--format <format>', 'output format').choices(['same', 'jpeg', 'png', 'webp']).default('same'))
+  .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
+  .option('--model <file>', 'model checkpoint (default: the shipped model)')
+  .action(
+    (
+      folder: string,
+      options: {
+        out: string;
+        target: number;
+        recursive: boolean;
+        format: 'same' | 'jpeg' | 'png' | 'webp';
+        quality: number;
+        model?: string;
+      },
+    ) =>
+      run(async (reporter) => {
+        const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+        const controller = new AbortController();
+        const stop = () => {
+          reporter.note('stopping after the photos in progress; run the same command to resume');
+          controller.abort();
+        };
+        process.once('SIGINT', stop);
+        try {
+          const report = await runBatch(model, {
+            inputDir: folder,
+            outputDir: options.out,
+            target: options.target,
+            recursive: options.recursive,
+            format: options.format,
+            quality: options.quality,
+            signal: controller.signal,
+            onProgress: (p) =>
+              reporter.progress('photos', p.filesDone, p.files, {
+                faces: p.facesEdited,
+                'files/s': p.filesPerSecond.toFixed(2),
+                eta: formatSeconds(p.etaSeconds),
+              }),
+          });
+          reporter.result(report, () =>
+            [
+              `${report.written} written, ${report.alreadyDone} already done, ${report.noFace.length} without a face, ${report.failed.length} failed (${report.files} photos, ${formatSeconds(report.seconds)})`,
+              ...report.failed.map((f) => `  failed: ${f.error}`),
+              report.cancelled ? 'cancelled: run the same command to resume' : '',
+            ]
+              .filter(Boolean)
+              .join('\n'),
+          );
+          if (report.failed.length > 0) process.exitCode = 2;
+        } finally {
+          process.off('SIGINT', stop);
+          model.dispose();
+        }
+      }),
+  );
+
+program
+  .command('pairs')
+  .description('export before/after pairs of a photo')
+  .argument('<photo>', 'the photo (only read)')
+  .requiredOption('--out <folder>', 'folder for the pair')
+  .option('--target <value>', 'expression for every face', finiteNumber, 1)
+  .addOption(
+    new Option('--layout <layout>', 'one image, two files, or both')
+      .choices(['side-by-side', 'files', 'both'])
+      .default('side-by-side'),
+  )
+  .option('--labels', 'write Before / After on the side-by-side image', false)
+  .addOption(
+    new Option('--format <format>', "output format (default: the photo's own)").choices(['jpg', 'png', 'webp']),
+  )
+  .option('--quality <q>', 'JPEG/WebP quality', positiveInt, 92)
+  .option('--model <file>', 'model checkpoint (default: the shipped model)')
+  .action(
+    (
+      photo: string,
+      options: {
+        out: string;
+        target: number;
+        layout: PairLayout;
+        labels: boolean;
+        format?: 'jpg' | 'png' | 'webp';
+        quality: number;
+        model?: string;
+      },
+    ) =>
+      run(async (reporter) => {
+        const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+        try {
+          const result = await editPhoto(photo, model, { target: options.target });
+          if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
+          await mkdir(options.out, { recursive: true });
+          const files = await writePair(photo, result.image, options.out, {
+            layout: options.layout,
+            labels: options.labels,
+            quality: options.quality,
+            ...(options.format ? { format: options.format } : {}),
+          });
+          reporter.result({ photo, files, faces: result.edited }, () => files.join('\n'));
         } finally {
           model.dispose();
         }

@@ -79,18 +79,24 @@ export async function writeEditedPhoto(
     raw = raw.joinChannel(Buffer.from(alpha.buffer, alpha.byteOffset, alpha.byteLength), {
       raw: { width, height, channels: 1 },
     });
-  const extension = path.extname(target).toLowerCase();
-  const encoded =
-    extension === '.png'
-      ? raw.png()
-      : extension === '.webp'
-        ? raw.webp({ quality })
-        : extension === '.tif' || extension === '.tiff'
-          ? raw.tiff({ quality })
-          : extension === '.avif'
-            ? raw.avif({ quality })
-            : raw.jpeg({ quality, mozjpeg: true });
-  await writeFileAtomic(target, [await encoded.toBuffer()]);
+  await writeFileAtomic(target, [await encodeAs(raw, path.extname(target), quality)]);
+}
+
+/** Encodes in the format an extension names (JPEG for anything unknown). */
+export function encodeAs(image: sharp.Sharp, extension: string, quality: number): Promise<Buffer> {
+  switch (extension.toLowerCase()) {
+    case '.png':
+      return image.png().toBuffer();
+    case '.webp':
+      return image.webp({ quality }).toBuffer();
+    case '.tif':
+    case '.tiff':
+      return image.tiff({ quality }).toBuffer();
+    case '.avif':
+      return image.avif({ quality }).toBuffer();
+    default:
+      return image.jpeg({ quality, mozjpeg: true }).toBuffer();
+  }
 }
 
 /** `photo-smile.jpg` beside the photo, with -2, -3 ... when that name is taken. */

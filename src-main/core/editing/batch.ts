@@ -1,0 +1,170 @@
+import { access, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExpressionModel } from '../model/expression-model.js';
+import { editPhoto, writeEditedPhoto } from './edit-photo.js';
+
+export const photoExtensions = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
+
+export interface BatchOptions {
+  inputDir: string;
+  outputDir: string;
+  /** expression for every face */
+  target: number;
+  recursive?: boolean;
+  /** output format; 'same' keeps each photo's own */
+  format?: 'same' | 'jpeg' | 'png' | 'webp';
+  quality?: number;
+  /** photos in flight at once (decoding and encoding overlap with the model) */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: BatchProgress) => void;
+}
+
+export interface BatchProgress {
+  filesDone: number;
+  files: number;
+  facesEdited: number;
+  filesPerSecond: number;
+  etaSeconds: number;
+  current: string;
+}
+
+export interface BatchReport {
+  files: number;
+  written: number;
+  /** outputs that existed already (a resumed batch skips them) */
+  alreadyDone: number;
+  noFace: string[];
+  failed: { file: string; error: string }[];
+  facesEdited: number;
+  cancelled: boolean;
+  seconds: number;
+}
+
+interface PlannedPhoto {
+  input: string;
+  output: string;
+}
+
+/**
+ * Edits every photo of a folder into another folder. A failing photo is
+ * reported and the batch goes on; outputs are written atomically, so after a
+ * crash or cancel the same command resumes where it stopped.
+ */
+export async function runBatch(model: ExpressionModel, options: BatchOptions): Promise<BatchReport> {
+  const started = performance.now();
+  const plan = await planBatch(options);
+  const report: BatchReport = {
+    files: plan.length,
+    written: 0,
+    alreadyDone: 0,
+    noFace: [],
+    failed: [],
+    facesEdited: 0,
+    cancelled: false,
+    seconds: 0,
+  };
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < plan.length && !options.signal?.aborted) {
+      const photo = plan[next++]!;
+      await processPhoto(model, photo, options, report);
+      done++;
+      const elapsed = (performance.now() - started) / 1000;
+      const rate = done / Math.max(elapsed, 1e-9);
+      options.onProgress?.({
+        filesDone: done,
+        files: plan.length,
+        facesEdited: report.facesEdited,
+        filesPerSecond: rate,
+        etaSeconds: (plan.length - done) / rate,
+        current: photo.input,
+      });
+    }
+  };
+  const concurrency = options.concurrency ?? Math.min(2, os.availableParallelism());
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  report.cancelled = done < plan.length;
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}
+
+async function processPhoto(model: ExpressionModel, photo: PlannedPhoto, options: BatchOptions, report: BatchReport) {
+  if (await exists(photo.output)) {
+    report.alreadyDone++;
+    return;
+  }
+  try {
+    const result = await editPhoto(photo.input, model, { target: options.target });
+    if (result.faces.length === 0) {
+      report.noFace.push(photo.input);
+      return;
+    }
+    await mkdir(path.dirname(photo.output), { recursive: true });
+    await writeEditedPhoto(photo.input, photo.output, result.image, options.quality ?? 92, result.alpha);
+    report.written++;
+    report.facesEdited += result.faces.length;
+  } catch (error) {
+    report.failed.push({ file: photo.input, error: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+/** Lists the photos and decides each output name, refusing setups that could touch an input. */
+export async function planBatch(options: BatchOptions): Promise<PlannedPhoto[]> {
+  const inputDir = path.resolve(options.inputDir);
+  const outputDir = path.resolve(options.outputDir);
+  const info = await stat(inputDir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new Error(`${options.inputDir}: not a folder`);
+  if (outputDir === inputDir)
+    throw new Error('the output folder must differ from the input folder: originals are never overwritten');
+  if (options.recursive && outputDir.startsWith(inputDir + path.sep)) {
+    throw new Error('the output folder is inside the input folder; with --recursive its outputs would be edited again');
+  }
+  await ensureWritable(outputDir);
+  const inputs = await listPhotos(inputDir, options.recursive ?? false);
+  const taken = new Set<string>();
+  return inputs.map((input) => {
+    const relative = path.relative(inputDir, input);
+    const { dir, name, ext } = path.parse(relative);
+    const extension =
+      options.format && options.format !== 'same' ? `.${options.format === 'jpeg' ? 'jpg' : options.format}` : ext;
+    // Two inputs can map to one name when converting formats (a.png and a.webp -> a.jpg); number them.
+    let output = path.join(outputDir, dir, `${name}${extension}`);
+    for (let i = 2; taken.has(output.toLowerCase()); i++)
+      output = path.join(outputDir, dir, `${name}-${i}${extension}`);
+    taken.add(output.toLowerCase());
+    return { input, output };
+  });
+}
+
+async function listPhotos(dir: string, recursive: boolean): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const found: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() && recursive) found.push(...(await listPhotos(full, true)));
+    else if (entry.isFile() && photoExtensions.includes(path.extname(entry.name).toLowerCase())) found.push(full);
+  }
+  return found;
+}
+
+/** Fails early, with the folder named, when results could not be written. */
+async function ensureWritable(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+    const probe = path.join(dir, `.mien-write-test-${process.pid}`);
+    await writeFile(probe, '');
+    await rm(probe);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new Error(`${dir}: cannot write the results there (${code})`, { cause: error });
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => undefined)) !== undefined;
+}

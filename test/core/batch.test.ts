@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { planBatch, runBatch } from '../../src-main/core/editing/batch.js';
+import { writePair } from '../../src-main/core/editing/pairs.js';
+import { editPhoto } from '../../src-main/core/editing/edit-photo.js';
+import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+
+const photos = path.resolve(process.cwd(), '../shared/data/photos');
+let model: ExpressionModel;
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 3);
+});
+afterAll(() => model.dispose());
+
+/** A folder with two real photos, one without a face, one broken file and a nested photo. */
+async function inputFolder(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-batch-in-'));
+  await copyFile(path.join(photos, 'obama.jpg'), path.join(dir, 'a.jpg'));
+  await copyFile(path.join(photos, 'kit_with_rose.jpg'), path.join(dir, 'b.jpg'));
+  await sharp({ create: { width: 200, height: 150, channels: 3, background: '#777777' } })
+    .png()
+    .toFile(path.join(dir, 'wall.png'));
+  await writeFile(path.join(dir, 'broken.jpg'), 'not a photo');
+  await mkdir(path.join(dir, 'nested'));
+  await copyFile(path.join(photos, 'obama_partial_face.jpg'), path.join(dir, 'nested', 'c.jpg'));
+  return dir;
+}
+
+const hashes = async (dir: string) =>
+  Object.fromEntries(
+    await Promise.all(
+      (await readdir(dir))
+        .filter((f) => f.includes('.'))
+        .map(async (f) => [
+          f,
+          createHash('sha256')
+            .update(await readFile(path.join(dir, f)))
+            .digest('hex'),
+        ]),
+    ),
+  );
+
+describe('batch edits', () => {
+  it('edits a folder, reports each failure without stopping, and resumes', async () => {
+    const input = await inputFolder();
+    const before = await hashes(input);
+    const output = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-batch-out-')), 'edited');
+    const progress: number[] = [];
+    const first = await runBatch(model, {
+      inputDir: input,
+      outputDir: output,
+      target: 0,
+      onProgress: (p) => progress.push(p.filesDone),
+    });
+    expect(first).toMatchObject({ files: 4, written: 2, alreadyDone: 0, cancelled: false });
+    expect(first.noFace).toEqual([path.join(input, 'wall.png')]);
+    expect(first.failed).toHaveLength(1);
+    expect(first.failed[0]!.error).toMatch(/broken\.jpg: not an image/);
+    expect(first.facesEdited).toBe(3);
+    expect(progress.at(-1)).toBe(4);
+    expect((await readdir(output)).sort()).toEqual(['a.jpg', 'b.jpg']);
+    expect(await hashes(input)).toEqual(before);
+
+    const again = await runBatch(model, { inputDir: input, outputDir: output, target: 0, recursive: true });
+    expect(again).toMatchObject({ files: 5, written: 1, alreadyDone: 2 });
+    expect(await readdir(path.join(output, 'nested'))).toEqual(['c.jpg']);
+  });
+
+  it('stops when cancelled and leaves no partial files', async () => {
+    const input = await inputFolder();
+    const output = await mkdtemp(path.join(os.tmpdir(), 'mien-batch-out-'));
+    const controller = new AbortController();
+    const report = await runBatch(model, {
+      inputDir: input,
+      outputDir: output,
+      target: 1,
+      concurrency: 1,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    });
+    expect(report.cancelled).toBe(true);
+    expect((await readdir(output)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('refuses an output folder that is the input, inside it when recursive, or not writable', async () => {
+    const input = await inputFolder();
+    await expect(planBatch({ inputDir: input, outputDir: input, target: 1 })).rejects.toThrow(
+      /originals are never overwritten/,
+    );
+    await expect(
+      planBatch({ inputDir: input, outputDir: path.join(input, 'out'), target: 1, recursive: true }),
+    ).rejects.toThrow(/inside the input folder/);
+    const blocked = path.join(input, 'a.jpg', 'out');
+    await expect(planBatch({ inputDir: input, outputDir: blocked, target: 1 })).rejects.toThrow(
+      /cannot write the results there/,
+    );
+    await expect(planBatch({ inputDir: path.join(input, 'nope'), outputDir: blocked, target: 1 })).rejects.toThrow(
+      /not a folder/,
+    );
+  });
+
+  it('gives colliding outputs distinct names when converting formats', async () => {
+    const input = await mkdtemp(path.join(os.tmpdir(), 'mien-batch-in-'));
+    await copyFile(path.join(photos, 'obama.jpg'), path.join(input, 'x.jpg'));
+    await copyFile(path.join(photos, '32bit.png'), path.join(input, 'x.png'));
+    const output = await mkdtemp(path.join(os.tmpdir(), 'mien-batch-out-'));
+    const plan = await planBatch({ inputDir: input, outputDir: output, target: 1, format: 'jpeg' });
+    expect(plan.map((p) => path.basename(p.output))).toEqual(['x.jpg', 'x-2.jpg']);
+  });
+});
+
+describe('before/after pairs', () => {
+  it('writes a side-by-side image twice as wide and two matching files', async () => {
+    const source = path.join(photos, 'obama.jpg');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-pairs-'));
+    const edited = await editPhoto(source, model, { target: 0 });
+    const files = await writePair(source, edited.image, dir, {
+      layout: 'both',
+      labels: true,
+      quality: 90,
+      format: 'png',
+    });
+    expect(files.map((f) => path.basename(f))).toEqual([
+      'obama-before.png',
+      'obama-after.png',
+      'obama-before-after.png',
+    ]);
+    const [before, after, both] = await Promise.all(files.map((f) => sharp(f).metadata()));
+    expect([before!.width, after!.width]).toEqual([910, 910]);
+    expect(both!.width).toBeGreaterThan(2 * 910);
+    expect(both!.height).toBe(1137);
+  });
+});
