@@ -7,6 +7,7 @@ import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
 import { extractCrop } from '../core/faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
 import { runBatch } from '../core/editing/batch.js';
+import { evaluateModel } from '../core/evaluation/evaluate.js';
 import { editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
 import { writePair, type PairLayout } from '../core/editing/pairs.js';
 import { ImageError, readRgbImage } from '../core/images/read-image.js';
@@ -349,6 +350,45 @@ program
             ...(options.format ? { format: options.format } : {}),
           });
           reporter.result({ photo, files, faces: result.edited }, () => files.join('\n'));
+        } finally {
+          model.dispose();
+        }
+      }),
+  );
+
+program
+  .command('eval')
+  .description('measure edit quality on labelled face crops: expression flips, identity kept, reconstruction')
+  .requiredOption('--images <dir>', 'folder of face crops')
+  .requiredOption('--labels <csv>', 'CSV with a `file` column and the label column')
+  .option('--label <column>', 'label column', 'smiling')
+  .option('--split <name>', 'use only rows whose `split` column has this value')
+  .option('--limit <n>', 'evaluate at most this many faces', positiveInt)
+  .option('--model <file>', 'model checkpoint (default: the shipped model)')
+  .action(
+    (options: { images: string; labels: string; label: string; split?: string; limit?: number; model?: string }) =>
+      run(async (reporter) => {
+        const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+        try {
+          const report = await evaluateModel(model, {
+            imagesDir: options.images,
+            labelsCsv: options.labels,
+            labelColumn: options.label,
+            ...(options.split ? { split: options.split } : {}),
+            ...(options.limit ? { limit: options.limit } : {}),
+            onProgress: (done, total) => reporter.progress('faces', done, total),
+          });
+          const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
+          reporter.result(report, () =>
+            [
+              `faces ${report.n} (skipped ${report.skipped.length})`,
+              `smile on   ${percent(report.smileOnSuccess)} of ${report.smileOnCount} neutral faces read as smiling after the edit`,
+              `smile off  ${percent(report.smileOffSuccess)} of ${report.smileOffCount} smiling faces read as not smiling`,
+              `identity   median descriptor distance ${report.identityDistanceMedian.toFixed(3)}, ${percent(report.identityKeptShare)} under 0.45`,
+              `reconstruction  PSNR ${report.psnr.toFixed(2)} dB, SSIM ${report.ssim.toFixed(3)}`,
+              `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces`,
+            ].join('\n'),
+          );
         } finally {
           model.dispose();
         }

@@ -3,7 +3,7 @@ import type * as FaceApiModule from '@vladmandic/face-api';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { RgbImage } from '../images/read-image.js';
-import { alignedFrame, type CropFrame, type Point } from './alignment.js';
+import { alignedFrame, extractCrop, type CropFrame, type Point } from './alignment.js';
 
 type FaceApi = typeof FaceApiModule;
 
@@ -114,4 +114,42 @@ export function scaleFace(face: DetectedFace, factor: number): DetectedFace {
       size: face.frame.size * factor,
     },
   };
+}
+
+/** What the expression classifier and the identity network make of a face. */
+export interface FaceJudgement {
+  /** the classifier's "happy" probability */
+  smile: number;
+  /** 128-d identity descriptor; faces of one person are under about 0.45 apart */
+  descriptor: Float32Array;
+}
+
+/** Side at which a face is shown to the judging networks (they resize to their own inputs). */
+const judgeSide = 160;
+
+/**
+ * Runs the expression classifier and the identity network on an aligned face
+ * crop directly, without the detector: it works on crops of any framing and
+ * size, and judges an original and its edit on exactly the same pixels.
+ */
+export async function judgeFace(image: RgbImage, frame: CropFrame): Promise<FaceJudgement> {
+  const faceapi = await loadFaceApi();
+  const crop = extractCrop(image, frame, judgeSide);
+  const input = tf.tensor3d(crop, [judgeSide, judgeSide, 3], 'int32');
+  try {
+    const expressions = (await faceapi.nets.faceExpressionNet.predictExpressions(input as never)) as unknown as Record<
+      string,
+      number
+    >;
+    const descriptor = (await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(input as never)) as Float32Array;
+    return { smile: expressions['happy'] ?? 0, descriptor };
+  } finally {
+    input.dispose();
+  }
+}
+
+export function descriptorDistance(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i]! - b[i]!) ** 2;
+  return Math.sqrt(sum);
 }

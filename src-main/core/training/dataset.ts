@@ -95,6 +95,23 @@ export async function loadFaceDataset(options: DatasetOptions): Promise<FaceData
   return assemble(rows, results, slots, options);
 }
 
+export type LabelledRowsOptions = Pick<DatasetOptions, 'imagesDir' | 'labelsCsv' | 'labelColumn' | 'split' | 'limit'>;
+
+/**
+ * The rows a dataset would use (split and limit applied) with numeric labels,
+ * as image paths: for jobs that read the images themselves, such as evaluation.
+ */
+export async function readLabelledRows(
+  options: LabelledRowsOptions,
+): Promise<{ path: string; file: string; label: number }[]> {
+  await requireDirectory(options.imagesDir);
+  const rows = selectRows(await readCsv(options.labelsCsv), { ...options, size: 1 });
+  return rows.flatMap((row) => {
+    const label = parseLabel(row.labelText);
+    return label === undefined ? [] : [{ path: path.join(options.imagesDir, row.file), file: row.file, label }];
+  });
+}
+
 function validateOptions(options: DatasetOptions): void {
   if (!Number.isInteger(options.size) || options.size < 1) {
     throw new DatasetError(`Dataset size must be a positive integer, got ${options.size}`);

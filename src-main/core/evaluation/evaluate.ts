@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs';
+import { applyResiduals, faceResidual } from '../editing/residual-edit.js';
+import { extractCrop, type CropFrame } from '../faces/alignment.js';
+import { descriptorDistance, detectFaces, judgeFace } from '../faces/detect-faces.js';
+import { readRgbImage, type RgbImage } from '../images/read-image.js';
+import type { ExpressionModel } from '../model/expression-model.js';
+import { readLabelledRows, type LabelledRowsOptions } from '../training/dataset.js';
+import { psnr, ssim } from './image-metrics.js';
+
+/** Identity is kept when the descriptors of original and edit are closer than this (face-api's usual threshold). */
+export const identityThreshold = 0.45;
+
+export interface EvalOptions extends LabelledRowsOptions {
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvalReport {
+  /** faces evaluated */
+  n: number;
+  /** share of non-smiling faces the classifier reads as smiling after the edit */
+  smileOnSuccess: number;
+  smileOnCount: number;
+  /** share of smiling faces the classifier reads as not smiling after the edit */
+  smileOffSuccess: number;
+  smileOffCount: number;
+  identityDistanceMedian: number;
+  identityKeptShare: number;
+  /** reconstruction with the true label, at the model's size */
+  psnr: number;
+  ssim: number;
+  /** how often the classifier agrees with the labels on the unedited faces: the ceiling of what it can confirm */
+  judgeAgreement: number;
+  skipped: { file: string; reason: string }[];
+}
+
+interface FaceResult {
+  label: number;
+  judgedBefore: number;
+  judgedAfter: number;
+  distance: number;
+  psnr: number;
+  ssim: number;
+}
+
+/**
+ * Measures edit quality on labelled face crops: each face's expression is
+ * flipped the way the product edits photos (the residual applied at the
+ * crop's own resolution) and judged by face-api's classifier and identity network.
+ */
+export async function evaluateModel(model: ExpressionModel, options: EvalOptions): Promise<EvalReport> {
+  const rows = await readLabelledRows(options);
+  const results: FaceResult[] = [];
+  const skipped: EvalReport['skipped'] = [];
+  for (const [i, row] of rows.entries()) {
+    try {
+      results.push(await evaluateFace(model, await readRgbImage(row.path), row.label));
+    } catch (error) {
+      skipped.push({ file: row.file, reason: error instanceof Error ? error.message : String(error) });
+    }
+    options.onProgress?.(i + 1, rows.length);
+  }
+  return summarise(results, skipped);
+}
+
+async function evaluateFace(model: ExpressionModel, image: RgbImage, label: number): Promise<FaceResult> {
+  const frame = await faceFrame(image);
+  const before = await judgeFace(image, frame);
+  const smiling = label >= 0.5;
+  const target = smiling ? 0 : 1;
+  const residual = faceResidual(model, image, { frame, source: before.smile, target });
+  const edited = applyResiduals(image, [{ frame, residual, size: model.config.size }]);
+  const after = await judgeFace(edited, frame);
+  return {
+    label,
+    judgedBefore: before.smile,
+    judgedAfter: after.smile,
+    distance: descriptorDistance(before.descriptor, after.descriptor),
+    ...reconstruction(model, image, frame, label),
+  };
+}
+
+/** The detector's aligned frame; for crops it cannot find a face in, the centred square (CelebA's own framing). */
+async function faceFrame(image: RgbImage): Promise<CropFrame> {
+  const [face] = await detectFaces(image);
+  if (face) return face.frame;
+  const side = Math.min(image.width, image.height);
+  return { centerX: image.width / 2, centerY: image.height / 2, size: side, angle: 0 };
+}
+
+function reconstruction(model: ExpressionModel, image: RgbImage, frame: CropFrame, label: number) {
+  const size = model.config.size;
+  const crop = extractCrop(image, frame, size);
+  const decoded = tf.tidy(() => {
+    const input = tf.sub(tf.div(tf.tensor4d(crop, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D;
+    const output = model.predict(input, [label]);
+    return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255)).dataSync() as Float32Array;
+  });
+  return { psnr: psnr(crop, decoded), ssim: ssim(crop, decoded, size, size) };
+}
+
+function summarise(results: FaceResult[], skipped: EvalReport['skipped']): EvalReport {
+  const share = (items: FaceResult[], test: (r: FaceResult) => boolean) =>
+    items.length === 0 ? 0 : items.filter(test).length / items.length;
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+  const neutral = results.filter((r) => r.label < 0.5);
+  const smiling = results.filter((r) => r.label >= 0.5);
+  const distances = results.map((r) => r.distance).sort((a, b) => a - b);
+  return {
+    n: results.length,
+    smileOnSuccess: share(neutral, (r) => r.judgedAfter >= 0.5),
+    smileOnCount: neutral.length,
+    smileOffSuccess: share(smiling, (r) => r.judgedAfter < 0.5),
+    smileOffCount: smiling.length,
+    identityDistanceMedian: distances.length ? distances[Math.floor(distances.length / 2)]! : NaN,
+    identityKeptShare: share(results, (r) => r.distance < identityThreshold),
+    psnr: mean(results.map((r) => r.psnr).filter(Number.isFinite)),
+    ssim: mean(results.map((r) => r.ssim)),
+    judgeAgreement: share(results, (r) => r.judgedBefore >= 0.5 === r.label >= 0.5),
+    skipped,
+  };
+}

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { evaluateModel } from '../../src-main/core/evaluation/evaluate.js';
+import { psnr, ssim } from '../../src-main/core/evaluation/image-metrics.js';
+import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+import { faceImages, faceLabels } from '../helpers/faces.js';
+import { seededRandom } from '../helpers/random.js';
+
+describe('image metrics', () => {
+  it('PSNR: infinite for identical images, 20 log10(255 / rmse) otherwise', () => {
+    const a = new Uint8Array([10, 20, 30, 40]);
+    expect(psnr(a, a)).toBe(Infinity);
+    expect(psnr(a, new Uint8Array([20, 30, 40, 50]))).toBeCloseTo(20 * Math.log10(255 / 10), 6);
+  });
+
+  it('SSIM: 1 for identical images, lower for noise, near 0 for unrelated images', () => {
+    const random = seededRandom(5);
+    const size = 24;
+    const a = Uint8Array.from({ length: size * size * 3 }, (_, i) => Math.floor(((i / 3) % size) * 10));
+    const noisy = a.map((v) => Math.min(255, Math.max(0, v + Math.round((random() - 0.5) * 60))));
+    const unrelated = Uint8Array.from({ length: a.length }, () => Math.floor(random() * 256));
+    expect(ssim(a, a, size, size)).toBeCloseTo(1, 6);
+    const withNoise = ssim(a, noisy, size, size);
+    expect(withNoise).toBeLessThan(0.95);
+    expect(withNoise).toBeGreaterThan(ssim(a, unrelated, size, size));
+  });
+});
+
+describe('evaluation on labelled crops', () => {
+  let model: ExpressionModel;
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 8);
+  });
+  afterAll(() => model.dispose());
+
+  it('reports every metric in range over the faces of the test split', async () => {
+    const progress: number[] = [];
+    const report = await evaluateModel(model, {
+      imagesDir: faceImages,
+      labelsCsv: faceLabels,
+      labelColumn: 'smiling',
+      split: 'test',
+      limit: 8,
+      onProgress: (done) => progress.push(done),
+    });
+    expect(report.n).toBe(8);
+    expect(report.smileOnCount + report.smileOffCount).toBe(8);
+    expect(progress.at(-1)).toBe(8);
+    for (const key of ['smileOnSuccess', 'smileOffSuccess', 'identityKeptShare', 'judgeAgreement', 'ssim'] as const) {
+      expect(report[key], key).toBeGreaterThanOrEqual(0);
+      expect(report[key], key).toBeLessThanOrEqual(1);
+    }
+    // An untrained model reconstructs nothing: the measurement must say so.
+    expect(report.psnr).toBeLessThan(15);
+    expect(report.identityDistanceMedian).toBeGreaterThanOrEqual(0);
+    // The classifier reads real CelebA labels far better than chance.
+    expect(report.judgeAgreement).toBeGreaterThan(0.6);
+  });
+});
