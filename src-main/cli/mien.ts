@@ -4,6 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { backendChoices, requestedBackend, selectBackend, type BackendReport } from '../core/backend/select-backend.js';
 import { runBenchmark, type BenchReport } from '../core/bench/bench.js';
+import { benchPhotoPipeline, type PhotoBenchReport } from '../core/bench/photo-bench.js';
 import { extractCrop } from '../core/faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
 import { runBatch } from '../core/editing/batch.js';
@@ -149,28 +150,62 @@ program
 
 program
   .command('bench')
-  .description('time training and inference of the paper and Fader presets on this machine')
+  .description('time training and inference of the paper and Fader presets, and the photo pipeline, on this machine')
   .option('--sizes <list>', 'model sizes', sizeList, [64, 128] as ModelSize[])
   .option('--presets <list>', 'presets', presetList, [...presetNames])
   .option('--batch <n>', 'training batch size', positiveInt, 32)
   .option('--repeats <n>', 'timed repetitions (median is reported)', positiveInt, 3)
   .option('--threads <n>', 'training threads (2: a helper thread takes half of each batch)', positiveInt, 2)
-  .action((options: { sizes: ModelSize[]; presets: PresetName[]; batch: number; repeats: number; threads: number }) =>
-    run(async (reporter, backend) => {
-      let done = 0;
-      const total = options.sizes.length * options.presets.length;
-      reporter.progress('bench', 0, total);
-      const report = await runBenchmark({
-        presets: options.presets,
-        sizes: options.sizes,
-        batchSize: options.batch,
-        repeats: options.repeats,
-        threads: options.threads,
-        onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
-      });
-      reporter.result({ backend, batchSize: options.batch, ...report }, () => benchTable(backend, report));
-    }),
+  .option('--photos <file>', 'also time the photo pipeline on 12-megapixel copies of this portrait')
+  .option('--batch-photos <n>', 'photos in the pipeline batch', positiveInt, 8)
+  .action(
+    (options: {
+      sizes: ModelSize[];
+      presets: PresetName[];
+      batch: number;
+      repeats: number;
+      threads: number;
+      photos?: string;
+      batchPhotos: number;
+    }) =>
+      run(async (reporter, backend) => {
+        let done = 0;
+        const total = options.sizes.length * options.presets.length;
+        reporter.progress('bench', 0, total);
+        const report = await runBenchmark({
+          presets: options.presets,
+          sizes: options.sizes,
+          batchSize: options.batch,
+          repeats: options.repeats,
+          threads: options.threads,
+          onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
+        });
+        const photos = options.photos ? await benchPhotos(options.photos, options.batchPhotos) : undefined;
+        reporter.result({ backend, batchSize: options.batch, ...report, ...(photos ? { photos } : {}) }, () =>
+          [benchTable(backend, report), photos ? photoTable(photos) : ''].filter(Boolean).join('\n\n'),
+        );
+      }),
   );
+
+/** The pipeline benchmark runs with the shipped model, or an untrained one of the same shape (speed is the same). */
+async function benchPhotos(portrait: string, batchPhotos: number): Promise<PhotoBenchReport> {
+  const model = await ExpressionModel.load(defaultModelPath()).catch(() =>
+    ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }),
+  );
+  try {
+    return await benchPhotoPipeline(model, { portrait, batchPhotos });
+  } finally {
+    model.dispose();
+  }
+}
+
+function photoTable(photos: PhotoBenchReport): string {
+  return [
+    `photo pipeline, ${photos.megapixels} MP JPEG with one face:`,
+    `  one photo end to end (decode, detect, edit, encode): ${photos.singlePhotoSeconds.toFixed(2)} s`,
+    `  batch: ${photos.batchPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.batchPeakRssMb.toFixed(0)} MB`,
+  ].join('\n');
+}
 
 program
   .command('faces')

@@ -95,7 +95,7 @@ export function encodeAs(image: sharp.Sharp, extension: string, quality: number)
     case '.avif':
       return image.avif({ quality }).toBuffer();
     default:
-      return image.jpeg({ quality, mozjpeg: true }).toBuffer();
+      return image.jpeg({ quality }).toBuffer();
   }
 }
 

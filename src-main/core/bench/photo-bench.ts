@@ -1,0 +1,63 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { runBatch } from '../editing/batch.js';
+import { editPhoto, writeEditedPhoto } from '../editing/edit-photo.js';
+import { loadFaceApi } from '../faces/detect-faces.js';
+import type { ExpressionModel } from '../model/expression-model.js';
+
+export interface PhotoBenchOptions {
+  /** a photo with one face, scaled up to 12 megapixels for the benchmark */
+  portrait: string;
+  /** photos in the batch part */
+  batchPhotos: number;
+}
+
+export interface PhotoBenchReport {
+  megapixels: number;
+  /** decode, detect, edit and encode one photo with one face */
+  singlePhotoSeconds: number;
+  batchPhotosPerSecond: number;
+  /** largest resident memory seen during the batch */
+  batchPeakRssMb: number;
+}
+
+/** Times the photo pipeline on 12-megapixel JPEGs made from a real portrait. */
+export async function benchPhotoPipeline(
+  model: ExpressionModel,
+  options: PhotoBenchOptions,
+): Promise<PhotoBenchReport> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-photo-bench-'));
+  try {
+    const inputs = path.join(dir, 'in');
+    const big = path.join(inputs, 'photo-000.jpg');
+    await mkdir(inputs, { recursive: true });
+    await sharp(options.portrait)
+      .resize(4000, 3000, { fit: 'contain', background: '#404040' })
+      .jpeg({ quality: 90 })
+      .toFile(big);
+    await loadFaceApi();
+    // Warm-up: compiles kernels and loads weights once, as a running app would have.
+    await editPhoto(big, model, { target: 0 });
+    const start = performance.now();
+    const result = await editPhoto(big, model, { target: 0 });
+    await writeEditedPhoto(big, path.join(dir, 'single.jpg'), result.image);
+    const singlePhotoSeconds = (performance.now() - start) / 1000;
+    for (let i = 1; i < options.batchPhotos; i++) {
+      await sharp(big).toFile(path.join(inputs, `photo-${String(i).padStart(3, '0')}.jpg`));
+    }
+    let peak = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    const report = await runBatch(model, { inputDir: inputs, outputDir: path.join(dir, 'out'), target: 1 });
+    clearInterval(sampler);
+    return {
+      megapixels: 12,
+      singlePhotoSeconds,
+      batchPhotosPerSecond: report.written / report.seconds,
+      batchPeakRssMb: peak / 2 ** 20,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
