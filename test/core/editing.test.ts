@@ -69,6 +69,17 @@ describe('residual edits', () => {
     expect(Buffer.from(same.data).equals(Buffer.from(photo.data))).toBe(true);
   });
 
+  it('edits inside the crop frame the user adjusted', async () => {
+    const file = path.join(photos, 'obama.jpg');
+    const original = await readRgbImage(file);
+    const moved = { centerX: 200, centerY: 800, size: 250, angle: 0 };
+    const result = await editPhoto(file, model, { target: 1.5, frames: { 'face-1': moved } });
+    expect(result.faces[0]!.frame).toEqual(moved);
+    const { changedInside, changedOutside } = compare(original, result.image, [moved]);
+    expect(changedOutside).toBe(0);
+    expect(changedInside).toBeGreaterThan(1000);
+  });
+
   it('takes a per-face target and refuses unknown face ids', async () => {
     const file = path.join(photos, 'two_people.jpg');
     const result = await editPhoto(file, model, { target: 0, targets: { 'face-2': 1 } });

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import type { CropFrame } from '../faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces.js';
 import { ImageError, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
@@ -15,6 +16,8 @@ export interface PhotoEditRequest {
   target: number;
   /** per-face targets by face id (face-1, face-2, ... left to right) */
   targets?: Record<string, number>;
+  /** crop frames the user adjusted, by face id; others use the detected alignment */
+  frames?: Record<string, CropFrame>;
 }
 
 export interface EditedFace {
@@ -37,7 +40,9 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
   const factor = preview.originalWidth / preview.width;
   const faces = (await detectFaces(preview)).map((f) => scaleFace(f, factor));
   const image = factor === 1 ? preview : await readRgbImage(file);
-  const unknown = Object.keys(request.targets ?? {}).filter((id) => !faces.some((f) => f.id === id));
+  const named = [...Object.keys(request.targets ?? {}), ...Object.keys(request.frames ?? {})];
+  const unknown = [...new Set(named)].filter((id) => !faces.some((f) => f.id === id));
+  for (const face of faces) face.frame = request.frames?.[face.id] ?? face.frame;
   if (unknown.length > 0) {
     throw new ImageError(
       file,
