@@ -258,8 +258,19 @@ program
   .option('--model <file>', 'model checkpoint (default: the shipped model)')
   .option('--out <file>', 'output file (default: <photo>-edited.<ext> beside it)')
   .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
+  .option('--strip-metadata', 'leave EXIF and XMP (camera, date, place) out of the output', false)
   .action(
-    (photo: string, options: { target: number; face?: string[]; model?: string; out?: string; quality: number }) =>
+    (
+      photo: string,
+      options: {
+        target: number;
+        face?: string[];
+        model?: string;
+        out?: string;
+        quality: number;
+        stripMetadata: boolean;
+      },
+    ) =>
       run(async (reporter) => {
         const model = await ExpressionModel.load(options.model ?? defaultModelPath());
         try {
@@ -267,7 +278,10 @@ program
           const result = await editPhoto(photo, model, { target: options.target, targets });
           if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
           const out = options.out ?? (await freeOutputName(photo, 'edited'));
-          await writeEditedPhoto(photo, out, result.image, options.quality, result.alpha);
+          await writeEditedPhoto(photo, out, result, {
+            quality: options.quality,
+            keepMetadata: !options.stripMetadata,
+          });
           reporter.result({ photo, out, faces: result.edited }, () =>
             [`${out}`, ...result.edited.map((f) => `  ${f.id}: ${f.source.toFixed(2)} -> ${f.target.toFixed(2)}`)].join(
               '\n',
@@ -286,6 +300,7 @@ program
   .requiredOption('--out <folder>', 'output folder (must differ from the input)')
   .option('--target <value>', 'expression for every face: 0 neutral, 1 smiling', finiteNumber, 1)
   .option('--recursive', 'include subfolders (their structure is kept)', false)
+  .option('--strip-metadata', 'leave EXIF and XMP (camera, date, place) out of the outputs', false)
   .addOption(new Option('--format <format>', 'output format').choices(['same', 'jpeg', 'png', 'webp']).default('same'))
   .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
   .option('--model <file>', 'model checkpoint (default: the shipped model)')
@@ -296,6 +311,7 @@ program
         out: string;
         target: number;
         recursive: boolean;
+        stripMetadata: boolean;
         format: 'same' | 'jpeg' | 'png' | 'webp';
         quality: number;
         model?: string;
@@ -317,6 +333,7 @@ program
             recursive: options.recursive,
             format: options.format,
             quality: options.quality,
+            keepMetadata: !options.stripMetadata,
             signal: controller.signal,
             onProgress: (p) =>
               reporter.progress('photos', p.filesDone, p.files, {

@@ -102,8 +102,8 @@ describe('writing edited photos', () => {
     const before = await hash(source);
     const result = await editPhoto(source, model, { target: 0 });
     const out = path.join(dir, 'portrait-edited.png');
-    await writeEditedPhoto(source, out, result.image);
-    await expect(writeEditedPhoto(source, source, result.image)).rejects.toThrow(/refusing to overwrite the original/);
+    await writeEditedPhoto(source, out, result);
+    await expect(writeEditedPhoto(source, source, result)).rejects.toThrow(/refusing to overwrite the original/);
     expect(await hash(source)).toBe(before);
     const decodedOriginal = await readRgbImage(source);
     const written = await readRgbImage(out);
@@ -122,9 +122,31 @@ describe('writing edited photos', () => {
     const result = await editPhoto(source, model, { target: 1 });
     expect(result.alpha).toBeDefined();
     const out = path.join(dir, 'rgba-edited.png');
-    await writeEditedPhoto(source, out, result.image, 92, result.alpha);
+    await writeEditedPhoto(source, out, result);
     const [a, b] = await Promise.all([source, out].map((f) => sharp(f).extractChannel('alpha').raw().toBuffer()));
     expect(b!.equals(a!)).toBe(true);
+  });
+
+  it('carries EXIF into the export with the orientation applied, unless asked to strip it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
+    const source = path.join(dir, 'camera.jpg');
+    await sharp(path.join(photos, 'obama.jpg'))
+      .rotate(-90)
+      .withExif({ IFD0: { Make: 'MienTestCamera' } })
+      .withMetadata({ orientation: 6 })
+      .jpeg()
+      .toFile(source);
+    const result = await editPhoto(source, model, { target: 0 });
+    expect(result.faces).toHaveLength(1);
+    const kept = path.join(dir, 'kept.jpg');
+    const stripped = path.join(dir, 'stripped.jpg');
+    await writeEditedPhoto(source, kept, result);
+    await writeEditedPhoto(source, stripped, result, { keepMetadata: false });
+    const keptMeta = await sharp(kept).metadata();
+    expect(keptMeta.exif?.toString('latin1')).toContain('MienTestCamera');
+    expect(keptMeta.orientation ?? 1).toBe(1);
+    expect([keptMeta.width, keptMeta.height]).toEqual([910, 1137]);
+    expect((await sharp(stripped).metadata()).exif).toBeUndefined();
   });
 
   it('picks a free output name beside the photo', async () => {

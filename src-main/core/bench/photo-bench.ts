@@ -42,7 +42,7 @@ export async function benchPhotoPipeline(
     await editPhoto(big, model, { target: 0 });
     const start = performance.now();
     const result = await editPhoto(big, model, { target: 0 });
-    await writeEditedPhoto(big, path.join(dir, 'single.jpg'), result.image);
+    await writeEditedPhoto(big, path.join(dir, 'single.jpg'), result);
     const singlePhotoSeconds = (performance.now() - start) / 1000;
     for (let i = 1; i < options.batchPhotos; i++) {
       await sharp(big).toFile(path.join(inputs, `photo-${String(i).padStart(3, '0')}.jpg`));

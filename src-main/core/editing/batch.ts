@@ -16,6 +16,8 @@ export interface BatchOptions {
   /** output format; 'same' keeps each photo's own */
   format?: 'same' | 'jpeg' | 'png' | 'webp';
   quality?: number;
+  /** carry EXIF and XMP into the outputs (default true) */
+  keepMetadata?: boolean;
   /** photos in flight at once (decoding and encoding overlap with the model) */
   concurrency?: number;
   signal?: AbortSignal;
@@ -104,7 +106,10 @@ async function processPhoto(model: ExpressionModel, photo: PlannedPhoto, options
       return;
     }
     await mkdir(path.dirname(photo.output), { recursive: true });
-    await writeEditedPhoto(photo.input, photo.output, result.image, options.quality ?? 92, result.alpha);
+    await writeEditedPhoto(photo.input, photo.output, result, {
+      quality: options.quality ?? 92,
+      keepMetadata: options.keepMetadata ?? true,
+    });
     report.written++;
     report.facesEdited += result.faces.length;
   } catch (error) {

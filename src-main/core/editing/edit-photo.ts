@@ -3,7 +3,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame } from '../faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces.js';
-import { ImageError, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
+import { ImageError, maxImagePixels, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { applyResiduals, faceResidual } from './residual-edit.js';
@@ -64,27 +64,54 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
   return { image: applyResiduals(image, residuals), faces, edited, ...(alpha ? { alpha } : {}) };
 }
 
+export interface WriteOptions {
+  /** JPEG, WebP, TIFF and AVIF quality */
+  quality?: number;
+  /** carry the photo's EXIF and XMP (camera, date, place...) into the export; default true */
+  keepMetadata?: boolean;
+}
+
 /**
- * Encodes an edited photo to a new file (format from its extension), atomically;
- * never over its source. Transparency is kept where the format has it.
+ * Encodes an edited photo to a new file (format from its extension),
+ * atomically and never over its source. The export is built from the source
+ * file with the edited pixels laid over all of it, so its EXIF and XMP come
+ * along (the orientation is applied to the pixels and reset) and transparency
+ * is kept where the format has it. Pixels are sRGB, as the edit read them.
  */
 export async function writeEditedPhoto(
   source: string,
   target: string,
-  image: RgbImage,
-  quality = 92,
-  alpha?: Uint8Array,
+  edit: Pick<PhotoEdit, 'image' | 'alpha'>,
+  options: WriteOptions = {},
 ): Promise<void> {
   if (path.resolve(source) === path.resolve(target)) {
     throw new ImageError(target, 'refusing to overwrite the original; choose another output file');
   }
-  const { width, height } = image;
-  let raw = sharp(image.data, { raw: { width, height, channels: 3 } });
-  if (alpha)
-    raw = raw.joinChannel(Buffer.from(alpha.buffer, alpha.byteOffset, alpha.byteLength), {
-      raw: { width, height, channels: 1 },
-    });
-  await writeFileAtomic(target, [await encodeAs(raw, path.extname(target), quality)]);
+  const { width, height, data } = edit.image;
+  const channels = edit.alpha ? 4 : 3;
+  const pixels = edit.alpha ? withAlpha(data, edit.alpha) : data;
+  let image = sharp(source, { limitInputPixels: maxImagePixels })
+    .rotate()
+    .composite([
+      {
+        input: Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength),
+        raw: { width, height, channels },
+        blend: 'source',
+      },
+    ]);
+  if (options.keepMetadata ?? true) image = image.keepExif().keepXmp();
+  await writeFileAtomic(target, [await encodeAs(image, path.extname(target), options.quality ?? 92)]);
+}
+
+function withAlpha(rgb: Uint8Array, alpha: Uint8Array): Uint8Array {
+  const out = new Uint8Array(alpha.length * 4);
+  for (let i = 0; i < alpha.length; i++) {
+    out[4 * i] = rgb[3 * i]!;
+    out[4 * i + 1] = rgb[3 * i + 1]!;
+    out[4 * i + 2] = rgb[3 * i + 2]!;
+    out[4 * i + 3] = alpha[i]!;
+  }
+  return out;
 }
 
 /** Encodes in the format an extension names (JPEG for anything unknown). */

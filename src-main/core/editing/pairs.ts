@@ -32,7 +32,7 @@ export async function writePair(
     const before = path.join(outDir, `${name}-before${extension}`);
     const after = path.join(outDir, `${name}-after${extension}`);
     await writeFileAtomic(before, [await encodeAs(sharp(source).rotate(), extension, options.quality)]);
-    await writeEditedPhoto(source, after, edited, options.quality);
+    await writeEditedPhoto(source, after, { image: edited }, { quality: options.quality });
     written.push(before, after);
   }
   if (options.layout !== 'files') {
