@@ -9,7 +9,7 @@ import { extractCrop } from '../core/faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
 import { runBatch } from '../core/editing/batch.js';
 import { evaluateModel } from '../core/evaluation/evaluate.js';
-import { editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
+import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
 import { writePair, type PairLayout } from '../core/editing/pairs.js';
 import { ImageError, readRgbImage } from '../core/images/read-image.js';
 import { defaultModelPath } from '../core/model/default-model.js';
@@ -216,8 +216,8 @@ program
   .option('--crop-size <px>', 'side of the written crops', positiveInt, 256)
   .action((photo: string, options: { minConfidence: number; crops?: string; cropSize: number }) =>
     run(async (reporter) => {
-      // Detection runs on a copy at most 1600 px on its longer side; results are in the photo's own pixels.
-      const image = await readRgbImage(photo, { maxSide: 1600 });
+      // Detection runs on a scaled-down copy; results are in the photo's own pixels.
+      const image = await readRgbImage(photo, { maxSide: detectionSide });
       const factor = image.originalWidth / image.width;
       const faces = (await detectFaces(image, { minConfidence: options.minConfidence })).map((f) =>
         scaleFace(f, factor),

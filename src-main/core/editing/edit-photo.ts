@@ -6,10 +6,10 @@ import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces
 import { ImageError, maxImagePixels, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { applyResiduals, faceResidual } from './residual-edit.js';
+import { applyResiduals, editedRegion, faceResidual, type Region } from './residual-edit.js';
 
-/** Faces are found on a copy at most this large on its longer side, then mapped back. */
-export const detectionSide = 1600;
+/** Faces are found on a copy at most this large on its longer side, then mapped back (the detector itself works at 512). */
+export const detectionSide = 1024;
 
 export interface PhotoEditRequest {
   /** expression wanted for every face, unless `targets` names the face */
@@ -28,6 +28,8 @@ export interface EditedFace {
 
 export interface PhotoEdit {
   image: RgbImage;
+  /** the crop frames edited (the export replaces only the pixels their masks reach) */
+  frames: CropFrame[];
   /** the photo's own alpha channel, kept as it was */
   alpha?: Uint8Array;
   faces: DetectedFace[];
@@ -61,7 +63,8 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
     residual: faceResidual(model, image, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
   }));
   const alpha = await readAlpha(file);
-  return { image: applyResiduals(image, residuals), faces, edited, ...(alpha ? { alpha } : {}) };
+  const frames = faces.map((f) => f.frame);
+  return { image: applyResiduals(image, residuals), faces, frames, edited, ...(alpha ? { alpha } : {}) };
 }
 
 export interface WriteOptions {
@@ -81,37 +84,45 @@ export interface WriteOptions {
 export async function writeEditedPhoto(
   source: string,
   target: string,
-  edit: Pick<PhotoEdit, 'image' | 'alpha'>,
+  edit: Pick<PhotoEdit, 'image' | 'alpha'> & { frames?: CropFrame[] },
   options: WriteOptions = {},
 ): Promise<void> {
   if (path.resolve(source) === path.resolve(target)) {
     throw new ImageError(target, 'refusing to overwrite the original; choose another output file');
   }
-  const { width, height, data } = edit.image;
-  const channels = edit.alpha ? 4 : 3;
-  const pixels = edit.alpha ? withAlpha(data, edit.alpha) : data;
+  // An opaque patch laid 'over' replaces exactly the pixels under it. With
+  // transparency the whole frame is replaced ('source'), alpha included.
+  const region =
+    edit.frames && !edit.alpha ? editedRegion(edit.frames, edit.image.width, edit.image.height) : undefined;
+  const patch = cut(edit.image, edit.alpha, region);
+  const blend = edit.alpha ? 'source' : 'over';
   let image = sharp(source, { limitInputPixels: maxImagePixels })
     .rotate()
-    .composite([
-      {
-        input: Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength),
-        raw: { width, height, channels },
-        blend: 'source',
-      },
-    ]);
+    .composite([{ input: patch.pixels, raw: patch.raw, left: patch.left, top: patch.top, blend }]);
   if (options.keepMetadata ?? true) image = image.keepExif().keepXmp();
   await writeFileAtomic(target, [await encodeAs(image, path.extname(target), options.quality ?? 92)]);
 }
 
-function withAlpha(rgb: Uint8Array, alpha: Uint8Array): Uint8Array {
-  const out = new Uint8Array(alpha.length * 4);
-  for (let i = 0; i < alpha.length; i++) {
-    out[4 * i] = rgb[3 * i]!;
-    out[4 * i + 1] = rgb[3 * i + 1]!;
-    out[4 * i + 2] = rgb[3 * i + 2]!;
-    out[4 * i + 3] = alpha[i]!;
+/**
+ * The edited pixels of a region (all of the photo without one) as a raw patch,
+ * with the photo's own alpha where it has one: only what the edit can have
+ * changed is laid over the source.
+ */
+function cut(image: RgbImage, alpha: Uint8Array | undefined, region: Region | undefined) {
+  const { left, top, width, height } = region ?? { left: 0, top: 0, width: image.width, height: image.height };
+  const channels = alpha ? 4 : 3;
+  const pixels = Buffer.alloc(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const from = (top + y) * image.width + left + x;
+      const to = (y * width + x) * channels;
+      pixels[to] = image.data[3 * from]!;
+      pixels[to + 1] = image.data[3 * from + 1]!;
+      pixels[to + 2] = image.data[3 * from + 2]!;
+      if (alpha) pixels[to + 3] = alpha[from]!;
+    }
   }
-  return out;
+  return { pixels, left, top, raw: { width, height, channels: channels as 3 | 4 } };
 }
 
 /** Encodes in the format an extension names (JPEG for anything unknown). */

@@ -62,15 +62,43 @@ export function applyResiduals(
   return { ...photo, data };
 }
 
+export interface Region {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** The pixels a face's mask can reach (a box around the rotated crop square), clipped to the photo. */
+export function maskBounds(frame: CropFrame, width: number, height: number): Region {
+  const reach = frame.size * 0.75;
+  const left = Math.max(0, Math.floor(frame.centerX - reach));
+  const top = Math.max(0, Math.floor(frame.centerY - reach));
+  const right = Math.min(width - 1, Math.ceil(frame.centerX + reach));
+  const bottom = Math.min(height - 1, Math.ceil(frame.centerY + reach));
+  return { left, top, width: Math.max(0, right - left + 1), height: Math.max(0, bottom - top + 1) };
+}
+
+/** The smallest box holding every face's mask: all an edit can have changed. */
+export function editedRegion(frames: CropFrame[], width: number, height: number): Region | undefined {
+  const boxes = frames.map((f) => maskBounds(f, width, height)).filter((b) => b.width > 0 && b.height > 0);
+  if (boxes.length === 0) return undefined;
+  const left = Math.min(...boxes.map((b) => b.left));
+  const top = Math.min(...boxes.map((b) => b.top));
+  const right = Math.max(...boxes.map((b) => b.left + b.width));
+  const bottom = Math.max(...boxes.map((b) => b.top + b.height));
+  return { left, top, width: right - left, height: bottom - top };
+}
+
 function applyOne(photo: RgbImage, out: Uint8Array, frame: CropFrame, residual: Float32Array, size: number): void {
   const cos = Math.cos(frame.angle);
   const sin = Math.sin(frame.angle);
-  // The mask's bounding box in the photo, so only pixels that can change are visited.
-  const reach = frame.size * 0.75;
-  const x0 = Math.max(0, Math.floor(frame.centerX - reach));
-  const x1 = Math.min(photo.width - 1, Math.ceil(frame.centerX + reach));
-  const y0 = Math.max(0, Math.floor(frame.centerY - reach));
-  const y1 = Math.min(photo.height - 1, Math.ceil(frame.centerY + reach));
+  // Only pixels the mask can reach are visited.
+  const bounds = maskBounds(frame, photo.width, photo.height);
+  const x0 = bounds.left;
+  const x1 = bounds.left + bounds.width - 1;
+  const y0 = bounds.top;
+  const y1 = bounds.top + bounds.height - 1;
   const sample = [0, 0, 0];
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
