@@ -1,0 +1,268 @@
+import type { Command } from 'commander';
+import path from 'node:path';
+import type { BackendReport } from '../../core/backend/select-backend.js';
+import { runBenchmark, type BenchReport } from '../../core/bench/bench.js';
+import { benchPhotoPipeline, type PhotoBenchReport } from '../../core/bench/photo-bench.js';
+import { defaultModelPath } from '../../core/model/default-model.js';
+import { ExpressionModel } from '../../core/model/expression-model.js';
+import {
+  modelSizes,
+  presetDescriptions,
+  presetNames,
+  type ModelSize,
+  type PresetName,
+} from '../../core/model/presets.js';
+import { defaultSchedule } from '../../core/training/schedule.js';
+import { resumeTraining, startTraining, type TrainingResult } from '../../core/training/trainer.js';
+import {
+  nonNegativeInt,
+  nonNegativeNumber,
+  positiveInt,
+  positiveNumber,
+  presetArg,
+  presetList,
+  sizeArg,
+  sizeList,
+  tripleInt,
+  tripleNumber,
+} from '../arguments.js';
+import { formatSeconds, type Reporter } from '../reporter.js';
+import { backendLine, withCancel, type RunCommand } from '../run-command.js';
+
+/** info, train, resume and bench: the model's own jobs. */
+export function registerModelCommands(program: Command, run: RunCommand): void {
+  program
+    .command('info')
+    .description('show the compute backend, the model presets and their parameter counts')
+    .action(() =>
+      run(async (reporter, backend) => {
+        const presets = presetNames.map((preset) => ({
+          preset,
+          description: presetDescriptions[preset],
+          sizes: modelSizes.map((size) => {
+            const model = ExpressionModel.create({ preset, size, attribute: 'smiling' });
+            const counts = model.parameterCounts();
+            model.dispose();
+            return { size, ...counts };
+          }),
+        }));
+        reporter.result({ backend, presets }, () =>
+          [
+            backendLine(backend),
+            ...presets.flatMap((p) => [
+              `\n${p.preset}: ${p.description}`,
+              ...p.sizes.map(
+                (s) =>
+                  `  ${s.size} px: ${millions(s.total)} parameters (autoencoder ${millions(s.autoencoder)}, discriminator ${millions(s.discriminator)})`,
+              ),
+            ]),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  program
+    .command('train')
+    .description('train a model on a folder of face images and a labels CSV')
+    .requiredOption('--images <dir>', 'folder of face images')
+    .requiredOption('--labels <csv>', 'CSV with a `file` column and label columns')
+    .option('--label <column>', 'label column to learn', 'smiling')
+    .option('--split <name>', 'use only rows whose `split` column has this value')
+    .option('--limit <n>', 'use at most this many images', positiveInt)
+    .option('--preset <name>', `architecture: ${presetNames.join(', ')}`, presetArg, 'paper' as PresetName)
+    .option('--size <px>', `model size: ${modelSizes.join(', ')}`, sizeArg, 64 as ModelSize)
+    .option('--steps <a,b,c>', 'steps of the three phases', tripleInt, defaultSchedule.phaseSteps)
+    .option('--mu <a,b,c>', 'adversarial weight of the three phases', tripleNumber, defaultSchedule.mu)
+    .option(
+      '--mu-ramp <steps>',
+      'ramp mu up over this many steps at the start of each phase',
+      nonNegativeInt,
+      defaultSchedule.muRampSteps,
+    )
+    .option('--lr <rate>', 'Adam learning rate', positiveNumber, defaultSchedule.learningRate)
+    .option('--lr-decay <factor>', 'learning-rate factor at each new phase', positiveNumber, defaultSchedule.phaseDecay)
+    .option('--batch <n>', 'images per step', positiveInt, 32)
+    .option('--checkpoint-every <n>', 'save a checkpoint every n steps', positiveInt, 200)
+    .option('--log-every <n>', 'learning-curve point every n steps', positiveInt, 50)
+    .option('--brightness <delta>', 'brightness augmentation (images in [-1, 1])', nonNegativeNumber, 0.1)
+    .option('--no-flip', 'no horizontal-flip augmentation')
+    .option('--seed <n>', 'random seed', nonNegativeInt, 1)
+    .option('--out <dir>', 'run folder (checkpoints, final model)')
+    .action((options: TrainOptions) =>
+      run(async (reporter) => {
+        const out = options.out ?? path.join('runs', `${options.preset}-${options.size}-${timestamp()}`);
+        reporter.note(`training run in ${out}`);
+        const result = await withCancel(
+          (control) =>
+            startTraining(
+              out,
+              {
+                model: { preset: options.preset, size: options.size, attribute: options.label },
+                data: {
+                  imagesDir: options.images,
+                  labelsCsv: options.labels,
+                  labelColumn: options.label,
+                  ...(options.split ? { split: options.split } : {}),
+                  ...(options.limit ? { limit: options.limit } : {}),
+                },
+                schedule: {
+                  ...defaultSchedule,
+                  phaseSteps: options.steps,
+                  mu: options.mu,
+                  muRampSteps: options.muRamp,
+                  learningRate: options.lr,
+                  phaseDecay: options.lrDecay,
+                },
+                batchSize: options.batch,
+                checkpointEvery: options.checkpointEvery,
+                logEvery: options.logEvery,
+                seed: options.seed,
+                augmentation: { flip: options.flip, brightness: options.brightness },
+              },
+              control,
+            ),
+          reporter,
+        );
+        reportTraining(reporter, out, result);
+      }),
+    );
+
+  program
+    .command('resume')
+    .description('continue a training run from its last checkpoint')
+    .argument('<run-dir>', 'the run folder given to `train --out`')
+    .action((runDir: string) =>
+      run(async (reporter) => {
+        const result = await withCancel((control) => resumeTraining(runDir, control), reporter);
+        reportTraining(reporter, runDir, result);
+      }),
+    );
+
+  program
+    .command('bench')
+    .description('time training and inference of the paper and Fader presets, and the photo pipeline, on this machine')
+    .option('--sizes <list>', 'model sizes', sizeList, [64, 128] as ModelSize[])
+    .option('--presets <list>', 'presets', presetList, [...presetNames])
+    .option('--batch <n>', 'training batch size', positiveInt, 32)
+    .option('--repeats <n>', 'timed repetitions (median is reported)', positiveInt, 3)
+    .option('--threads <n>', 'training threads (2: a helper thread takes half of each batch)', positiveInt, 2)
+    .option('--photos <file>', 'also time the photo pipeline on 12-megapixel copies of this portrait')
+    .option('--batch-photos <n>', 'photos in the pipeline batch', positiveInt, 8)
+    .action(
+      (options: {
+        sizes: ModelSize[];
+        presets: PresetName[];
+        batch: number;
+        repeats: number;
+        threads: number;
+        photos?: string;
+        batchPhotos: number;
+      }) =>
+        run(async (reporter, backend) => {
+          let done = 0;
+          const total = options.sizes.length * options.presets.length;
+          reporter.progress('bench', 0, total);
+          const report = await runBenchmark({
+            presets: options.presets,
+            sizes: options.sizes,
+            batchSize: options.batch,
+            repeats: options.repeats,
+            threads: options.threads,
+            onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
+          });
+          const photos = options.photos ? await benchPhotos(options.photos, options.batchPhotos) : undefined;
+          reporter.result({ backend, batchSize: options.batch, ...report, ...(photos ? { photos } : {}) }, () =>
+            [benchTable(backend, report), photos ? photoTable(photos) : ''].filter(Boolean).join('\n\n'),
+          );
+        }),
+    );
+}
+
+interface TrainOptions {
+  images: string;
+  labels: string;
+  label: string;
+  split?: string;
+  limit?: number;
+  preset: PresetName;
+  size: ModelSize;
+  steps: [number, number, number];
+  mu: [number, number, number];
+  muRamp: number;
+  lr: number;
+  lrDecay: number;
+  batch: number;
+  checkpointEvery: number;
+  logEvery: number;
+  brightness: number;
+  flip: boolean;
+  seed: number;
+  out?: string;
+}
+
+/** Runs a command with the chosen backend, reporting errors as a clear message and exit code 1. */
+
+function reportTraining(reporter: Reporter, runDir: string, result: TrainingResult): void {
+  reporter.result({ runDir, ...result }, () => {
+    const last = result.curve.at(-1);
+    return [
+      `${result.status} at step ${result.stepsDone}/${result.totalSteps} in ${formatSeconds(result.secondsTraining)}`,
+      `images ${result.images} (skipped ${result.skipped})`,
+      last
+        ? `last reconstruction MSE ${last.reconstruction.toFixed(4)}, discriminator accuracy ${last.discriminatorAccuracy.toFixed(2)}`
+        : '',
+      `checkpoint ${result.checkpoint}`,
+      result.model ? `model ${result.model}` : `resume with: mien resume ${runDir}`,
+    ]
+      .filter(Boolean)
+      .join('\n');
+  });
+}
+
+function benchTable(backend: BackendReport, report: BenchReport): string {
+  const header = 'preset  size  params    train ms/img  forward ms/img  infer ms (1 img)  step/forward';
+  const rows = report.entries.map((e) =>
+    [
+      e.preset.padEnd(6),
+      String(e.size).padStart(4),
+      millions(e.params).padStart(8),
+      e.trainMsPerImage.toFixed(1).padStart(13),
+      e.forwardMsPerImage.toFixed(1).padStart(15),
+      e.inferMsPerImage.toFixed(1).padStart(17),
+      e.stepToForwardRatio.toFixed(2).padStart(13),
+    ].join('  '),
+  );
+  const comparisons = report.comparisons.map(
+    (c) =>
+      `${c.size} px, paper vs Fader: ${(100 * c.fewerParams).toFixed(1)}% fewer parameters, ${(100 * c.lessTrainingTime).toFixed(1)}% less training time per image (the paper claims 43.7% and 36%)`,
+  );
+  return [backendLine(backend), '', header, ...rows, '', ...comparisons].join('\n');
+}
+
+function millions(n: number): string {
+  return `${(n / 1e6).toFixed(2)}M`;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+}
+
+/** The pipeline benchmark runs with the shipped model, or an untrained one of the same shape (speed is the same). */
+async function benchPhotos(portrait: string, batchPhotos: number): Promise<PhotoBenchReport> {
+  const model = await ExpressionModel.load(defaultModelPath()).catch(() =>
+    ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }),
+  );
+  try {
+    return await benchPhotoPipeline(model, { portrait, batchPhotos });
+  } finally {
+    model.dispose();
+  }
+}
+
+function photoTable(photos: PhotoBenchReport): string {
+  return [
+    `photo pipeline, ${photos.megapixels} MP JPEG with one face:`,
+    `  one photo end to end (decode, detect, edit, encode): ${photos.singlePhotoSeconds.toFixed(2)} s`,
+    `  batch: ${photos.batchPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.batchPeakRssMb.toFixed(0)} MB`,
+  ].join('\n');
+}

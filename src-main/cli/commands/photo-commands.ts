@@ -1,0 +1,292 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { runBatch } from '../../core/editing/batch.js';
+import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../../core/editing/edit-photo.js';
+import { writePair, type PairLayout } from '../../core/editing/pairs.js';
+import { evaluateModel } from '../../core/evaluation/evaluate.js';
+import { extractCrop } from '../../core/faces/alignment.js';
+import { detectFaces, scaleFace, type DetectedFace } from '../../core/faces/detect-faces.js';
+import { ImageError, readRgbImage } from '../../core/images/read-image.js';
+import { defaultModelPath } from '../../core/model/default-model.js';
+import { ExpressionModel } from '../../core/model/expression-model.js';
+import { writeFileAtomic } from '../../core/util/atomic-write.js';
+import { finiteNumber, positiveInt, probability } from '../arguments.js';
+import { formatSeconds } from '../reporter.js';
+import type { RunCommand } from '../run-command.js';
+
+/** faces, edit, batch, pairs and eval: the jobs on photos. */
+export function registerPhotoCommands(program: Command, run: RunCommand): void {
+  program
+    .command('faces')
+    .description('find the faces of a photo: boxes, landmarks, expression and the aligned crop the model edits')
+    .argument('<photo>', 'a JPEG, PNG, WebP, TIFF or AVIF file')
+    .option('--min-confidence <p>', 'drop detections below this score', probability, 0.4)
+    .option('--crops <dir>', 'also write each aligned crop as a PNG into this folder')
+    .option('--crop-size <px>', 'side of the written crops', positiveInt, 256)
+    .action((photo: string, options: { minConfidence: number; crops?: string; cropSize: number }) =>
+      run(async (reporter) => {
+        // Detection runs on a scaled-down copy; results are in the photo's own pixels.
+        const image = await readRgbImage(photo, { maxSide: detectionSide });
+        const factor = image.originalWidth / image.width;
+        const faces = (await detectFaces(image, { minConfidence: options.minConfidence })).map((f) =>
+          scaleFace(f, factor),
+        );
+        const crops = options.crops ? await writeCrops(photo, faces, options.crops, options.cropSize) : [];
+        const result = {
+          photo,
+          width: image.originalWidth,
+          height: image.originalHeight,
+          faces: faces.map(({ landmarks: _, ...face }, i) => ({ ...face, ...(crops[i] ? { crop: crops[i] } : {}) })),
+        };
+        reporter.result(result, () =>
+          faces.length === 0
+            ? `${photo}: no face found`
+            : [
+                `${photo}: ${faces.length} face${faces.length > 1 ? 's' : ''}`,
+                ...faces.map(
+                  (f, i) =>
+                    `  ${f.id}: ${Math.round(f.box.width)}x${Math.round(f.box.height)} at (${Math.round(f.box.x)}, ${Math.round(f.box.y)}), ` +
+                    `score ${f.score.toFixed(2)}, smiling ${(100 * f.smile).toFixed(0)}%${crops[i] ? `, crop ${crops[i]}` : ''}`,
+                ),
+              ].join('\n'),
+        );
+      }),
+    );
+
+  program
+    .command('edit')
+    .description("change the expression of a photo's faces and write the result as a new file")
+    .argument('<photo>', 'the photo (it is only read)')
+    .option(
+      '--target <value>',
+      'expression for every face: 0 neutral, 1 smiling, between/beyond for intensity',
+      finiteNumber,
+      1,
+    )
+    .option('--face <id=value...>', 'expression for one face, e.g. face-2=0 (see `mien faces`)')
+    .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .option('--out <file>', 'output file (default: <photo>-edited.<ext> beside it)')
+    .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
+    .option('--strip-metadata', 'leave EXIF and XMP (camera, date, place) out of the output', false)
+    .action(
+      (
+        photo: string,
+        options: {
+          target: number;
+          face?: string[];
+          model?: string;
+          out?: string;
+          quality: number;
+          stripMetadata: boolean;
+        },
+      ) =>
+        run(async (reporter) => {
+          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+          try {
+            const targets = Object.fromEntries((options.face ?? []).map(parseFaceTarget));
+            const result = await editPhoto(photo, model, { target: options.target, targets });
+            if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
+            const out = options.out ?? (await freeOutputName(photo, 'edited'));
+            await writeEditedPhoto(photo, out, result, {
+              quality: options.quality,
+              keepMetadata: !options.stripMetadata,
+            });
+            reporter.result({ photo, out, faces: result.edited }, () =>
+              [
+                `${out}`,
+                ...result.edited.map((f) => `  ${f.id}: ${f.source.toFixed(2)} -> ${f.target.toFixed(2)}`),
+              ].join('\n'),
+            );
+          } finally {
+            model.dispose();
+          }
+        }),
+    );
+
+  program
+    .command('batch')
+    .description('edit every photo of a folder into an output folder (resumable: done outputs are skipped)')
+    .argument('<folder>', 'folder of photos (only read)')
+    .requiredOption('--out <folder>', 'output folder (must differ from the input)')
+    .option('--target <value>', 'expression for every face: 0 neutral, 1 smiling', finiteNumber, 1)
+    .option('--recursive', 'include subfolders (their structure is kept)', false)
+    .option('--strip-metadata', 'leave EXIF and XMP (camera, date, place) out of the outputs', false)
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['same', 'jpeg', 'png', 'webp']).default('same'),
+    )
+    .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
+    .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .action(
+      (
+        folder: string,
+        options: {
+          out: string;
+          target: number;
+          recursive: boolean;
+          stripMetadata: boolean;
+          format: 'same' | 'jpeg' | 'png' | 'webp';
+          quality: number;
+          model?: string;
+        },
+      ) =>
+        run(async (reporter) => {
+          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+          const controller = new AbortController();
+          const stop = () => {
+            reporter.note('stopping after the photos in progress; run the same command to resume');
+            controller.abort();
+          };
+          process.once('SIGINT', stop);
+          try {
+            const report = await runBatch(model, {
+              inputDir: folder,
+              outputDir: options.out,
+              target: options.target,
+              recursive: options.recursive,
+              format: options.format,
+              quality: options.quality,
+              keepMetadata: !options.stripMetadata,
+              signal: controller.signal,
+              onProgress: (p) =>
+                reporter.progress('photos', p.filesDone, p.files, {
+                  faces: p.facesEdited,
+                  'files/s': p.filesPerSecond.toFixed(2),
+                  eta: formatSeconds(p.etaSeconds),
+                }),
+            });
+            reporter.result(report, () =>
+              [
+                `${report.written} written, ${report.alreadyDone} already done, ${report.noFace.length} without a face, ${report.failed.length} failed (${report.files} photos, ${formatSeconds(report.seconds)})`,
+                ...report.failed.map((f) => `  failed: ${f.error}`),
+                report.cancelled ? 'cancelled: run the same command to resume' : '',
+              ]
+                .filter(Boolean)
+                .join('\n'),
+            );
+            if (report.failed.length > 0) process.exitCode = 2;
+          } finally {
+            process.off('SIGINT', stop);
+            model.dispose();
+          }
+        }),
+    );
+
+  program
+    .command('pairs')
+    .description('export before/after pairs of a photo')
+    .argument('<photo>', 'the photo (only read)')
+    .requiredOption('--out <folder>', 'folder for the pair')
+    .option('--target <value>', 'expression for every face', finiteNumber, 1)
+    .addOption(
+      new Option('--layout <layout>', 'one image, two files, or both')
+        .choices(['side-by-side', 'files', 'both'])
+        .default('side-by-side'),
+    )
+    .option('--labels', 'write Before / After on the side-by-side image', false)
+    .addOption(
+      new Option('--format <format>', "output format (default: the photo's own)").choices(['jpg', 'png', 'webp']),
+    )
+    .option('--quality <q>', 'JPEG/WebP quality', positiveInt, 92)
+    .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .action(
+      (
+        photo: string,
+        options: {
+          out: string;
+          target: number;
+          layout: PairLayout;
+          labels: boolean;
+          format?: 'jpg' | 'png' | 'webp';
+          quality: number;
+          model?: string;
+        },
+      ) =>
+        run(async (reporter) => {
+          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+          try {
+            const result = await editPhoto(photo, model, { target: options.target });
+            if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
+            await mkdir(options.out, { recursive: true });
+            const files = await writePair(photo, result.image, options.out, {
+              layout: options.layout,
+              labels: options.labels,
+              quality: options.quality,
+              ...(options.format ? { format: options.format } : {}),
+            });
+            reporter.result({ photo, files, faces: result.edited }, () => files.join('\n'));
+          } finally {
+            model.dispose();
+          }
+        }),
+    );
+
+  program
+    .command('eval')
+    .description('measure edit quality on labelled face crops: expression flips, identity kept, reconstruction')
+    .requiredOption('--images <dir>', 'folder of face crops')
+    .requiredOption('--labels <csv>', 'CSV with a `file` column and the label column')
+    .option('--label <column>', 'label column', 'smiling')
+    .option('--split <name>', 'use only rows whose `split` column has this value')
+    .option('--limit <n>', 'evaluate at most this many faces', positiveInt)
+    .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .action(
+      (options: { images: string; labels: string; label: string; split?: string; limit?: number; model?: string }) =>
+        run(async (reporter) => {
+          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
+          try {
+            const report = await evaluateModel(model, {
+              imagesDir: options.images,
+              labelsCsv: options.labels,
+              labelColumn: options.label,
+              ...(options.split ? { split: options.split } : {}),
+              ...(options.limit ? { limit: options.limit } : {}),
+              onProgress: (done, total) => reporter.progress('faces', done, total),
+            });
+            const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
+            reporter.result(report, () =>
+              [
+                `faces ${report.n} (skipped ${report.skipped.length})`,
+                `smile on   ${percent(report.smileOnSuccess)} of ${report.smileOnCount} neutral faces read as smiling after the edit`,
+                `smile off  ${percent(report.smileOffSuccess)} of ${report.smileOffCount} smiling faces read as not smiling`,
+                `identity   median descriptor distance ${report.identityDistanceMedian.toFixed(3)}, ${percent(report.identityKeptShare)} under 0.45`,
+                `reconstruction  PSNR ${report.psnr.toFixed(2)} dB, SSIM ${report.ssim.toFixed(3)}`,
+                `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces`,
+              ].join('\n'),
+            );
+          } finally {
+            model.dispose();
+          }
+        }),
+    );
+}
+
+function parseFaceTarget(text: string): [string, number] {
+  const [id, value] = text.split('=');
+  const number = Number(value);
+  if (!id || value === undefined || !Number.isFinite(number)) {
+    throw new Error(`--face expects id=value, e.g. face-2=0 (got "${text}")`);
+  }
+  return [id, number];
+}
+
+/** Writes each face's aligned crop (rendered from the full-resolution photo) as a PNG. */
+
+async function writeCrops(photo: string, faces: DetectedFace[], dir: string, size: number): Promise<string[]> {
+  const full = await readRgbImage(photo);
+  await mkdir(dir, { recursive: true });
+  const base = path.parse(photo).name;
+  return Promise.all(
+    faces.map(async (face) => {
+      const file = path.join(dir, `${base}.${face.id}.png`);
+      const pixels = extractCrop(full, face.frame, size);
+      const png = await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+        .png()
+        .toBuffer();
+      await writeFileAtomic(file, [png]);
+      return file;
+    }),
+  );
+}
