@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { extractCrop, type CropFrame } from '../faces/alignment.js';
+import { extractCrop, sampleBilinear, type CropFrame } from '../faces/alignment.js';
 import type { RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 
@@ -109,28 +109,12 @@ function applyOne(photo: RgbImage, out: Uint8Array, frame: CropFrame, residual: 
       const v = (-sin * px + cos * py) / frame.size + 0.5;
       const weight = maskWeight(u, v);
       if (weight === 0) continue;
-      sampleResidual(residual, size, u * size - 0.5, v * size - 0.5, sample);
+      sampleBilinear(residual, size, size, u * size - 0.5, v * size - 0.5, sample);
       const o = (y * photo.width + x) * 3;
       for (let c = 0; c < 3; c++) {
         const value = out[o + c]! + weight * sample[c]!;
         out[o + c] = value < 0 ? 0 : value > 255 ? 255 : Math.round(value);
       }
     }
-  }
-}
-
-function sampleResidual(residual: Float32Array, size: number, x: number, y: number, into: number[]): void {
-  const cx = Math.min(Math.max(x, 0), size - 1);
-  const cy = Math.min(Math.max(y, 0), size - 1);
-  const x0 = Math.floor(cx);
-  const y0 = Math.floor(cy);
-  const x1 = Math.min(x0 + 1, size - 1);
-  const y1 = Math.min(y0 + 1, size - 1);
-  const fx = cx - x0;
-  const fy = cy - y0;
-  for (let c = 0; c < 3; c++) {
-    const top = residual[(y0 * size + x0) * 3 + c]! * (1 - fx) + residual[(y0 * size + x1) * 3 + c]! * fx;
-    const bottom = residual[(y1 * size + x0) * 3 + c]! * (1 - fx) + residual[(y1 * size + x1) * 3 + c]! * fx;
-    into[c] = top * (1 - fy) + bottom * fy;
   }
 }

@@ -111,7 +111,7 @@ export function extractCrop(image: RgbImage, frame: CropFrame, size: number): Ui
           const u = (x + (sx + 0.5) / samples) / size;
           const v = (y + (sy + 0.5) / samples) / size;
           const p = cropToPhoto(frame, u, v);
-          bilinear(image, p.x - 0.5, p.y - 0.5, sample);
+          sampleBilinear(image.data, image.width, image.height, p.x - 0.5, p.y - 0.5, sample);
           r += sample[0]!;
           g += sample[1]!;
           b += sample[2]!;
@@ -127,8 +127,18 @@ export function extractCrop(image: RgbImage, frame: CropFrame, size: number): Ui
   return out;
 }
 
-function bilinear(image: RgbImage, x: number, y: number, into: number[]): void {
-  const { width, height, data } = image;
+/**
+ * Bilinear sample of an interleaved 3-channel raster at (x, y) in pixel-centre
+ * coordinates, repeating the edge outside it; used for photos and residuals alike.
+ */
+export function sampleBilinear(
+  data: ArrayLike<number>,
+  width: number,
+  height: number,
+  x: number,
+  y: number,
+  into: number[],
+): void {
   const cx = Math.min(Math.max(x, 0), width - 1);
   const cy = Math.min(Math.max(y, 0), height - 1);
   const x0 = Math.floor(cx);

@@ -1,20 +1,13 @@
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
+import { FileError } from '../util/file-error.js';
 
 /** Decompression-bomb guard: 100 megapixels covers any camera; larger headers are refused before decoding. */
 export const maxImagePixels = 100_000_000;
 /** Files larger than this are refused before they are read. */
 export const maxImageBytes = 512 * 1024 * 1024;
 
-export class ImageError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'ImageError';
-  }
-}
+export class ImageError extends FileError {}
 
 /** An upright 8-bit RGB image (EXIF orientation applied, alpha flattened onto white for analysis). */
 export interface RgbImage {

@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { FileError } from '../util/file-error.js';
 
 /*
  * Non-destructive edits: what the user chose for a photo (each face's crop
@@ -36,15 +37,7 @@ export const editRecordSchema = z.object({
 });
 export type EditRecord = z.infer<typeof editRecordSchema>;
 
-export class SidecarError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'SidecarError';
-  }
-}
+export class SidecarError extends FileError {}
 
 export class SidecarStore {
   constructor(private readonly dir: string) {}

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { modelSizes, presetNames } from './presets.js';
+import { FileError } from '../util/file-error.js';
 
 /*
  * One self-contained file per checkpoint: an 8-byte magic, a little-endian
@@ -14,15 +15,7 @@ import { modelSizes, presetNames } from './presets.js';
 const magic = Buffer.from('MIENCKPT', 'ascii');
 const formatVersion = 1;
 
-export class CheckpointError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'CheckpointError';
-  }
-}
+export class CheckpointError extends FileError {}
 
 const tensorEntry = z.object({
   name: z.string(),
