@@ -47,6 +47,7 @@ let current: BackendReport | undefined;
  */
 export async function selectBackend(request: BackendChoice | 'auto' = 'auto'): Promise<BackendReport> {
   if (current && (request === 'auto' || request === current.choice)) return current;
+  // Production mode skips tfjs' debug checks and its console advice to install tfjs-node.
   tf.enableProdMode();
   const candidates = request === 'auto' ? backendChoices : [request];
   const skipped: BackendReport['skipped'] = [];

@@ -36,7 +36,10 @@ export class GradientHelper {
     worker.on('exit', (code) => this.fail(new Error(`gradient helper thread exited (${code})`)));
   }
 
-  /** Starts a helper when it can help: the WebAssembly or CPU backend on a machine with a second core. */
+  /**
+   * Starts a helper when it can help: the WebAssembly backend (one core per
+   * thread) on a machine with a second core, unless MIEN_THREADS=1.
+   */
   static async startIfUseful(config: ModelConfig, backend: BackendChoice): Promise<GradientHelper | undefined> {
     if (backend !== 'wasm' || os.availableParallelism() < 2 || process.env['MIEN_THREADS'] === '1') return undefined;
     const helper = new GradientHelper(spawnWorker());
