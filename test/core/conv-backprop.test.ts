@@ -120,4 +120,32 @@ describe('WebAssembly convolution gradients', () => {
       return Float32Array.from({ length: n }, () => random() * 2 - 1);
     }
   });
+
+  it.each([
+    [false, false, 1],
+    [true, false, 1],
+    [false, true, 1],
+    [true, true, 1],
+    [true, false, 3],
+    [false, true, 3],
+  ])('computes matMul with transposeA=%s transposeB=%s (batch %i) like the CPU backend', async (ta, tb, batch) => {
+    const [m, k, n] = [7, 300, 5];
+    const aShape = batch === 1 ? (ta ? [k, m] : [m, k]) : ta ? [batch, k, m] : [batch, m, k];
+    const bShape = batch === 1 ? (tb ? [n, k] : [k, n]) : tb ? [batch, n, k] : [batch, k, n];
+    const a = Float32Array.from({ length: aShape.reduce((x, y) => x * y) }, () => random() * 2 - 1);
+    const b = Float32Array.from({ length: bShape.reduce((x, y) => x * y) }, () => random() * 2 - 1);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const y = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb));
+      const data = (await y.data()) as Float32Array;
+      expect(y.shape).toEqual(batch === 1 ? [m, n] : [batch, m, n]);
+      y.dispose();
+      return data;
+    };
+    const expected = await run('cpu');
+    const before = tf.memory().numTensors;
+    const actual = await run('wasm');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(relativeError(actual, expected)).toBeLessThan(1e-5);
+  });
 });

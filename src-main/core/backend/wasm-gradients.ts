@@ -1,5 +1,6 @@
 import {
   Conv2DBackpropFilter,
+  BatchMatMul,
   Conv2DBackpropInput,
   getKernel,
   Identity,
@@ -10,13 +11,15 @@ import {
   type Conv2DBackpropInputAttrs,
   type KernelBackend,
   type SliceAttrs,
+  type BatchMatMulAttrs,
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-backprop.js';
 import { wasmSlice } from './wasm-slice.js';
+import { KernelScope } from './kernel-scope.js';
 
 /** Kernels this module registers on the WebAssembly backend (tests compare each with the CPU backend). */
-export const registeredWasmKernels = [Conv2DBackpropFilter, Conv2DBackpropInput, Slice, Identity] as const;
+export const registeredWasmKernels = [Conv2DBackpropFilter, Conv2DBackpropInput, Slice, Identity, BatchMatMul] as const;
 
 let registered = false;
 
@@ -68,6 +71,26 @@ export function registerWasmGradients(): void {
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     },
   });
+  // tfjs' WebAssembly BatchMatMul is 10x slower with a transposed operand
+  // (every dense layer's backward pass has one) than with plain operands.
+  const matMul = getKernel(BatchMatMul, 'wasm');
+  if (matMul) {
+    replaceKernel(BatchMatMul);
+    registerKernel({
+      ...matMul,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+        if (!transposeA && !transposeB) return matMul.kernelFunc({ inputs, backend, attrs });
+        return plainMatMul(
+          backend as KernelBackend,
+          inputs['a'] as TensorInfo,
+          inputs['b'] as TensorInfo,
+          transposeA,
+          transposeB,
+        );
+      },
+    });
+  }
   replaceKernel(Slice);
   registerKernel({
     kernelName: Slice,
@@ -82,4 +105,39 @@ export function registerWasmGradients(): void {
 /** registerKernel warns when a kernel exists, so drop tfjs' own first. */
 function replaceKernel(name: string): void {
   if (getKernel(name, 'wasm')) unregisterKernel(name, 'wasm');
+}
+
+/**
+ * A product with transposed operands as a product of plain ones, moving the
+ * fewest numbers: A B^T either transposes B, or is (B A^T)^T, which transposes
+ * A and the result instead (far less when B is a weight matrix); likewise A^T B.
+ */
+function plainMatMul(
+  backend: KernelBackend,
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): TensorInfo {
+  const scope = new KernelScope(backend, 'wasm');
+  const size = (t: TensorInfo) => t.shape.reduce((x, y) => x * y, 1);
+  const swap = (t: TensorInfo) => {
+    const perm = t.shape.map((_, i) => i);
+    perm.splice(-2, 2, perm.length - 1, perm.length - 2);
+    return scope.transpose(t, perm);
+  };
+  const multiply = (x: TensorInfo, y: TensorInfo) =>
+    scope.run(BatchMatMul, { a: x, b: y }, { transposeA: false, transposeB: false });
+  const rows = a.shape.at(transposeA ? -1 : -2)!;
+  const columns = b.shape.at(transposeB ? -2 : -1)!;
+  const resultSize = (size(a) / (a.shape.at(-1)! * a.shape.at(-2)!)) * rows * columns;
+  if (transposeA && transposeB) return scope.finish(swap(multiply(b, a)));
+  if (transposeB) {
+    const direct = size(b);
+    const flipped = size(a) + resultSize;
+    return scope.finish(direct <= flipped ? multiply(a, swap(b)) : swap(multiply(b, swap(a))));
+  }
+  const direct = size(a);
+  const flipped = size(b) + resultSize;
+  return scope.finish(direct <= flipped ? multiply(swap(a), b) : swap(multiply(swap(b), a)));
 }
