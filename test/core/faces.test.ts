@@ -36,6 +36,20 @@ describe('reading photos', () => {
     expect(scaled.originalWidth).toBe(2000);
   });
 
+  it('reads 16-bit and greyscale photos as 8-bit RGB', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-img-'));
+    const sixteen = path.join(dir, 'deep.png');
+    const grey = path.join(dir, 'grey.jpg');
+    await sharp(path.join(photos, 'obama.jpg')).toColourspace('rgb16').png().toFile(sixteen);
+    await sharp(path.join(photos, 'obama.jpg')).greyscale().jpeg().toFile(grey);
+    expect((await sharp(sixteen).metadata()).depth).toBe('ushort');
+    for (const file of [sixteen, grey]) {
+      const image = await readRgbImage(file);
+      expect(image.data.length, file).toBe(image.width * image.height * 3);
+      expect(await detectFaces(image), file).toHaveLength(1);
+    }
+  });
+
   it('flattens an RGBA PNG to RGB', async () => {
     const image = await readRgbImage(path.join(photos, '32bit.png'));
     expect(image.data.length).toBe(image.width * image.height * 3);
