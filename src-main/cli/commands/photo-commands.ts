@@ -84,8 +84,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
         },
       ) =>
         run(async (reporter) => {
-          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
-          try {
+          await withModel(options.model, async (model) => {
             const targets = Object.fromEntries((options.face ?? []).map(parseFaceTarget));
             const result = await editPhoto(photo, model, { target: options.target, targets });
             if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
@@ -100,9 +99,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 ...result.edited.map((f) => `  ${f.id}: ${f.source.toFixed(2)} -> ${f.target.toFixed(2)}`),
               ].join('\n'),
             );
-          } finally {
-            model.dispose();
-          }
+          });
         }),
     );
 
@@ -133,7 +130,6 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
         },
       ) =>
         run(async (reporter) => {
-          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
           const controller = new AbortController();
           const stop = () => {
             reporter.note('stopping after the photos in progress; run the same command to resume');
@@ -141,22 +137,24 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
           };
           process.once('SIGINT', stop);
           try {
-            const report = await runBatch(model, {
-              inputDir: folder,
-              outputDir: options.out,
-              target: options.target,
-              recursive: options.recursive,
-              format: options.format,
-              quality: options.quality,
-              keepMetadata: !options.stripMetadata,
-              signal: controller.signal,
-              onProgress: (p) =>
-                reporter.progress('photos', p.filesDone, p.files, {
-                  faces: p.facesEdited,
-                  'files/s': p.filesPerSecond.toFixed(2),
-                  eta: formatSeconds(p.etaSeconds),
-                }),
-            });
+            const report = await withModel(options.model, (model) =>
+              runBatch(model, {
+                inputDir: folder,
+                outputDir: options.out,
+                target: options.target,
+                recursive: options.recursive,
+                format: options.format,
+                quality: options.quality,
+                keepMetadata: !options.stripMetadata,
+                signal: controller.signal,
+                onProgress: (p) =>
+                  reporter.progress('photos', p.filesDone, p.files, {
+                    faces: p.facesEdited,
+                    'files/s': p.filesPerSecond.toFixed(2),
+                    eta: formatSeconds(p.etaSeconds),
+                  }),
+              }),
+            );
             reporter.result(report, () =>
               [
                 `${report.written} written, ${report.alreadyDone} already done, ${report.noFace.length} without a face, ${report.failed.length} failed (${report.files} photos, ${formatSeconds(report.seconds)})`,
@@ -169,7 +167,6 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
             if (report.failed.length > 0) process.exitCode = 2;
           } finally {
             process.off('SIGINT', stop);
-            model.dispose();
           }
         }),
     );
@@ -205,8 +202,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
         },
       ) =>
         run(async (reporter) => {
-          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
-          try {
+          await withModel(options.model, async (model) => {
             const result = await editPhoto(photo, model, { target: options.target });
             if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
             await mkdir(options.out, { recursive: true });
@@ -217,9 +213,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
               ...(options.format ? { format: options.format } : {}),
             });
             reporter.result({ photo, files, faces: result.edited }, () => files.join('\n'));
-          } finally {
-            model.dispose();
-          }
+          });
         }),
     );
 
@@ -235,8 +229,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .action(
       (options: { images: string; labels: string; label: string; split?: string; limit?: number; model?: string }) =>
         run(async (reporter) => {
-          const model = await ExpressionModel.load(options.model ?? defaultModelPath());
-          try {
+          await withModel(options.model, async (model) => {
             const report = await evaluateModel(model, {
               imagesDir: options.images,
               labelsCsv: options.labels,
@@ -256,9 +249,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces`,
               ].join('\n'),
             );
-          } finally {
-            model.dispose();
-          }
+          });
         }),
     );
 }
@@ -289,4 +280,14 @@ async function writeCrops(photo: string, faces: DetectedFace[], dir: string, siz
       return file;
     }),
   );
+}
+
+/** Runs work with the chosen model (the shipped one by default) and frees it afterwards. */
+async function withModel<T>(file: string | undefined, work: (model: ExpressionModel) => Promise<T>): Promise<T> {
+  const model = await ExpressionModel.load(file ?? defaultModelPath());
+  try {
+    return await work(model);
+  } finally {
+    model.dispose();
+  }
 }

@@ -16,17 +16,9 @@ export class KernelScope {
 
   run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: object = {}): TensorInfo {
     const out = this.call(kernelName, inputs, attrs);
-    if (Array.isArray(out)) throw new Error(`${kernelName} returns several tensors; use runMany`);
+    if (Array.isArray(out)) throw new Error(`${kernelName} returns several tensors`);
     this.intermediates.push(out);
     return out;
-  }
-
-  /** For kernels with several outputs (Unpack, SplitV). */
-  runMany(kernelName: string, inputs: Record<string, TensorInfo>, attrs: object = {}): TensorInfo[] {
-    const out = this.call(kernelName, inputs, attrs);
-    const list = Array.isArray(out) ? out : [out];
-    this.intermediates.push(...list);
-    return list;
   }
 
   private call(kernelName: string, inputs: Record<string, TensorInfo>, attrs: object): TensorInfo | TensorInfo[] {

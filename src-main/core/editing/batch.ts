@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { editPhoto, writeEditedPhoto } from './edit-photo.js';
+import { fileExists } from '../util/file-exists.js';
 
 export const photoExtensions = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
 
@@ -95,7 +96,7 @@ export async function runBatch(model: ExpressionModel, options: BatchOptions): P
 }
 
 async function processPhoto(model: ExpressionModel, photo: PlannedPhoto, options: BatchOptions, report: BatchReport) {
-  if (await exists(photo.output)) {
+  if (await fileExists(photo.output)) {
     report.alreadyDone++;
     return;
   }
@@ -168,8 +169,4 @@ async function ensureWritable(dir: string): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new Error(`${dir}: cannot write the results there (${code})`, { cause: error });
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return (await stat(file).catch(() => undefined)) !== undefined;
 }

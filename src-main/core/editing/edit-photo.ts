@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame } from '../faces/alignment.js';
@@ -6,6 +5,7 @@ import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces
 import { ImageError, maxImagePixels, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { fileExists } from '../util/file-exists.js';
 import { applyResiduals, editedRegion, faceResidual, type Region } from './residual-edit.js';
 
 /** Faces are found on a copy at most this large on its longer side, then mapped back (the detector itself works at 512). */
@@ -147,6 +147,6 @@ export async function freeOutputName(source: string, suffix: string): Promise<st
   const { dir, name, ext } = path.parse(source);
   for (let i = 1; ; i++) {
     const candidate = path.join(dir, `${name}-${suffix}${i === 1 ? '' : `-${i}`}${ext}`);
-    if (!(await stat(candidate).catch(() => undefined))) return candidate;
+    if (!(await fileExists(candidate))) return candidate;
   }
 }

@@ -37,11 +37,16 @@ export function maskWeight(u: number, v: number): number {
  * difference cancels what the model cannot reproduce (identity, detail), so
  * only the expression change is carried back to the photo.
  */
+/** An 8-bit RGB crop at the model's size as the model's input: [1, size, size, 3] in [-1, 1]. */
+export function cropInput(crop: Uint8Array, size: number): tf.Tensor4D {
+  return tf.tidy(() => tf.sub(tf.div(tf.tensor4d(crop, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D);
+}
+
 export function faceResidual(model: ExpressionModel, photo: RgbImage, edit: FaceEdit): Float32Array {
   const size = model.config.size;
   const crop = extractCrop(photo, edit.frame, size);
   return tf.tidy(() => {
-    const input = tf.sub(tf.div(tf.tensor4d(crop, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D;
+    const input = cropInput(crop, size);
     const [fromSource, toTarget] = model.predictMany(input, [[edit.source], [edit.target]]);
     return tf.mul(tf.sub(toTarget!, fromSource!), 127.5).dataSync() as Float32Array;
   });

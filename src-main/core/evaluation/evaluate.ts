@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { applyResiduals, faceResidual } from '../editing/residual-edit.js';
+import { applyResiduals, cropInput, faceResidual } from '../editing/residual-edit.js';
 import { extractCrop, type CropFrame } from '../faces/alignment.js';
 import { descriptorDistance, detectFaces, judgeFace } from '../faces/detect-faces.js';
 import { readRgbImage, type RgbImage } from '../images/read-image.js';
@@ -91,8 +91,7 @@ function reconstruction(model: ExpressionModel, image: RgbImage, frame: CropFram
   const size = model.config.size;
   const crop = extractCrop(image, frame, size);
   const decoded = tf.tidy(() => {
-    const input = tf.sub(tf.div(tf.tensor4d(crop, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D;
-    const output = model.predict(input, [label]);
+    const output = model.predict(cropInput(crop, size), [label]);
     return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255)).dataSync() as Float32Array;
   });
   return { psnr: psnr(crop, decoded), ssim: ssim(crop, decoded, size, size) };

@@ -61,10 +61,10 @@ export async function readRgbImage(file: string, options: ReadOptions = {}): Pro
 /** The photo's alpha channel, upright, or undefined when it has none (edits keep transparency). */
 export async function readAlpha(file: string): Promise<Uint8Array | undefined> {
   try {
-    const image = sharp(file, { limitInputPixels: maxImagePixels }).rotate();
     const { hasAlpha } = await sharp(file, { limitInputPixels: maxImagePixels }).metadata();
     if (!hasAlpha) return undefined;
-    const { data } = await image
+    const { data } = await sharp(file, { limitInputPixels: maxImagePixels })
+      .rotate()
       .extractChannel('alpha')
       .toColourspace('b-w')
       .raw()

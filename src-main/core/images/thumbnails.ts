@@ -3,6 +3,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { fileExists } from '../util/file-exists.js';
 import { ImageError, maxImagePixels } from './read-image.js';
 
 /**
@@ -22,7 +23,7 @@ export class ThumbnailCache {
       .digest('hex')
       .slice(0, 32);
     const file = path.join(this.dir, key.slice(0, 2), `${key}.jpg`);
-    if (await stat(file).catch(() => undefined)) return file;
+    if (await fileExists(file)) return file;
     let thumbnail: Buffer;
     try {
       thumbnail = await sharp(photo, { limitInputPixels: maxImagePixels, failOn: 'truncated' })

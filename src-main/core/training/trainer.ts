@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import {
@@ -14,6 +14,7 @@ import { BatchSampler } from './batches.js';
 import { loadFaceDataset, type FaceDataset } from './dataset.js';
 import { phaseAt, scheduleSchema, totalSteps } from './schedule.js';
 import { StepRunner, type StepLosses } from './step.js';
+import { fileExists } from '../util/file-exists.js';
 import { GradientHelper } from './gradient-helper.js';
 import { currentBackend } from '../backend/select-backend.js';
 
@@ -99,7 +100,7 @@ export async function startTraining(
   const parsed = runSettingsSchema.parse(settings);
   await mkdir(runDir, { recursive: true });
   const checkpoint = path.join(runDir, checkpointFileName);
-  if (await exists(checkpoint)) {
+  if (await fileExists(checkpoint)) {
     throw new TrainingError(`${runDir} already holds a training run; resume it or choose another folder`);
   }
   const data = await loadData(parsed, control);
@@ -176,15 +177,6 @@ async function loadData(settings: RunSettings, control: RunControl): Promise<Fac
 function startHelper(settings: RunSettings): Promise<GradientHelper | undefined> {
   const backend = currentBackend();
   return backend ? GradientHelper.startIfUseful(settings.model, backend.choice) : Promise.resolve(undefined);
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** One training run: the model, two Adam optimisers, the batch sampler and the loop. */
