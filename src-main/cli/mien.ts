@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { backendChoices } from '../core/backend/select-backend.js';
+import { registerHostCommand } from './commands/host-command.js';
 import { registerModelCommands } from './commands/model-commands.js';
 import { registerPhotoCommands } from './commands/photo-commands.js';
 import { commandRunner } from './run-command.js';
@@ -14,5 +15,6 @@ const program = new Command()
 const run = commandRunner(() => program.opts<{ json: boolean; backend?: string }>());
 registerModelCommands(program, run);
 registerPhotoCommands(program, run);
+registerHostCommand(program, run);
 
 await program.parseAsync(process.argv);

@@ -10,6 +10,8 @@ export const photoExtensions = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff
 
 export interface BatchOptions {
   inputDir: string;
+  /** edit these photos (of any folders) instead of every photo of `inputDir` */
+  photos?: string[];
   outputDir: string;
   /** expression for every face */
   target: number;
@@ -120,6 +122,7 @@ async function processPhoto(model: ExpressionModel, photo: PlannedPhoto, options
 
 /** Lists the photos and decides each output name, refusing setups that could touch an input. */
 export async function planBatch(options: BatchOptions): Promise<PlannedPhoto[]> {
+  if (options.photos) return planSelection(options.photos, options);
   const inputDir = path.resolve(options.inputDir);
   const outputDir = path.resolve(options.outputDir);
   const info = await stat(inputDir).catch(() => undefined);
@@ -131,10 +134,28 @@ export async function planBatch(options: BatchOptions): Promise<PlannedPhoto[]> 
   }
   await ensureWritable(outputDir);
   const inputs = await listPhotos(inputDir, options.recursive ?? false);
+  return nameOutputs(inputs, (input) => path.relative(inputDir, input), outputDir, options);
+}
+
+/** A selection of photos from anywhere goes flat into the output folder. */
+async function planSelection(photos: string[], options: BatchOptions): Promise<PlannedPhoto[]> {
+  const outputDir = path.resolve(options.outputDir);
+  const inputs = photos.map((photo) => path.resolve(photo));
+  if (inputs.some((input) => path.dirname(input) === outputDir))
+    throw new Error("the output folder must differ from the photos' folder: originals are never overwritten");
+  await ensureWritable(outputDir);
+  return nameOutputs(inputs, (input) => path.basename(input), outputDir, options);
+}
+
+function nameOutputs(
+  inputs: string[],
+  relativeName: (input: string) => string,
+  outputDir: string,
+  options: BatchOptions,
+): PlannedPhoto[] {
   const taken = new Set<string>();
   return inputs.map((input) => {
-    const relative = path.relative(inputDir, input);
-    const { dir, name, ext } = path.parse(relative);
+    const { dir, name, ext } = path.parse(relativeName(input));
     const extension =
       options.format && options.format !== 'same' ? `.${options.format === 'jpeg' ? 'jpg' : options.format}` : ext;
     // Two inputs can map to one name when converting formats (a.png and a.webp -> a.jpg); number them.
@@ -146,7 +167,8 @@ export async function planBatch(options: BatchOptions): Promise<PlannedPhoto[]> 
   });
 }
 
-async function listPhotos(dir: string, recursive: boolean): Promise<string[]> {
+/** The photos of a folder (and its subfolders if asked), sorted by path. */
+export async function listPhotos(dir: string, recursive: boolean): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const found: string[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {

@@ -1,9 +1,6 @@
-import { existsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../util/spawn-worker.js';
 import type { BackendChoice } from '../backend/select-backend.js';
 import type { ModelConfig } from '../model/presets.js';
 import type { GradientArrays } from './gradients.js';
@@ -42,7 +39,7 @@ export class GradientHelper {
    */
   static async startIfUseful(config: ModelConfig, backend: BackendChoice): Promise<GradientHelper | undefined> {
     if (backend !== 'wasm' || os.availableParallelism() < 2 || process.env['MIEN_THREADS'] === '1') return undefined;
-    const helper = new GradientHelper(spawnWorker());
+    const helper = new GradientHelper(spawnWorker(import.meta.url, 'gradient-worker'));
     await new Promise<void>((resolve, reject) => {
       helper.worker.once('message', (reply: HelperReply) =>
         reply.type === 'ready' ? resolve() : reject(new Error(reply.type === 'error' ? reply.message : 'bad reply')),
@@ -89,18 +86,4 @@ export class GradientHelper {
     for (const waiting of this.pending.values()) waiting.reject(error);
     this.pending.clear();
   }
-}
-
-/**
- * The compiled worker in a build. Running from source (tests, tsx), the thread
- * first registers tsx's loader, which Node does not pass on to worker threads.
- */
-function spawnWorker(): Worker {
-  const compiled = new URL('./gradient-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return new Worker(compiled);
-  const tsxRoot = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const loader = pathToFileURL(path.join(tsxRoot, 'dist/esm/api/index.mjs')).href;
-  const source = new URL('./gradient-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
-  return new Worker(bootstrap, { eval: true });
 }

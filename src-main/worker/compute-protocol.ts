@@ -1,0 +1,18 @@
+import type { ComputeProgress, ComputeService } from './compute-service.js';
+
+/** The service methods the main process calls in the worker (jobs report progress on the side). */
+export type ComputeMethod = 'init' | 'loadModel' | 'faces' | 'preview' | 'exportPhoto' | 'batch' | 'pairs' | 'cancel';
+
+/** Arguments of a method as sent; a job's progress callback stays in the worker. */
+export type ComputeArgs<M extends ComputeMethod> = M extends 'batch' | 'pairs'
+  ? [jobId: string, options: Parameters<ComputeService[M]>[1]]
+  : Parameters<ComputeService[M]>;
+
+export type ComputeResult<M extends ComputeMethod> = Awaited<ReturnType<ComputeService[M]>>;
+
+export type ToWorker = { type: 'call'; id: number; method: ComputeMethod; args: unknown[] };
+
+export type FromWorker =
+  | { type: 'result'; id: number; value: unknown }
+  | { type: 'error'; id: number; message: string; name: string }
+  | { type: 'progress'; jobId: string; progress: ComputeProgress };
