@@ -7,6 +7,8 @@ import { runBatch } from '../../core/editing/batch.js';
 import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../../core/editing/edit-photo.js';
 import { writePair, type PairLayout } from '../../core/editing/pairs.js';
 import { evaluateModel } from '../../core/evaluation/evaluate.js';
+import { writeEditGrid } from '../../core/evaluation/grid.js';
+import { readLabelledRows } from '../../core/training/dataset.js';
 import { extractCrop } from '../../core/faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../../core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../../core/images/read-image.js';
@@ -19,6 +21,7 @@ import type { RunCommand } from '../run-command.js';
 
 /** faces, edit, batch, pairs and eval: the jobs on photos. */
 export function registerPhotoCommands(program: Command, run: RunCommand): void {
+  registerGridCommand(program, run);
   program
     .command('faces')
     .description('find the faces of a photo: boxes, landmarks, expression and the aligned crop the model edits')
@@ -226,14 +229,27 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .option('--split <name>', 'use only rows whose `split` column has this value')
     .option('--limit <n>', 'evaluate at most this many faces', positiveInt)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .option('--on <value>', 'expression value asked of neutral faces', finiteNumber, 1)
+    .option('--off <value>', 'expression value asked of smiling faces', finiteNumber, 0)
     .action(
-      (options: { images: string; labels: string; label: string; split?: string; limit?: number; model?: string }) =>
+      (options: {
+        images: string;
+        labels: string;
+        label: string;
+        split?: string;
+        limit?: number;
+        model?: string;
+        on: number;
+        off: number;
+      }) =>
         run(async (reporter) => {
           await withModel(options.model, async (model) => {
             const report = await evaluateModel(model, {
               imagesDir: options.images,
               labelsCsv: options.labels,
               labelColumn: options.label,
+              smileOn: options.on,
+              smileOff: options.off,
               ...(options.split ? { split: options.split } : {}),
               ...(options.limit ? { limit: options.limit } : {}),
               onProgress: (done, total) => reporter.progress('faces', done, total),
@@ -249,6 +265,52 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces`,
               ].join('\n'),
             );
+          });
+        }),
+    );
+}
+
+/** `mien grid`: a picture grid of edits on labelled faces, half of them neutral and half smiling. */
+function registerGridCommand(program: Command, run: RunCommand): void {
+  program
+    .command('grid')
+    .description('picture grid of edits (original | smile off | smile on | intensity 0.5 and 1.5) of labelled faces')
+    .requiredOption('--images <dir>', 'folder of face crops')
+    .requiredOption('--labels <csv>', 'CSV with a `file` column and the label column')
+    .requiredOption('--out <file>', 'PNG to write')
+    .option('--label <column>', 'label column', 'smiling')
+    .option('--split <name>', 'use only rows whose `split` column has this value')
+    .option('--count <n>', 'faces (half neutral, half smiling)', positiveInt, 16)
+    .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .action(
+      (options: {
+        images: string;
+        labels: string;
+        out: string;
+        label: string;
+        split?: string;
+        count: number;
+        model?: string;
+      }) =>
+        run(async (reporter) => {
+          await withModel(options.model, async (model) => {
+            const rows = await readLabelledRows({
+              imagesDir: options.images,
+              labelsCsv: options.labels,
+              labelColumn: options.label,
+              ...(options.split ? { split: options.split } : {}),
+            });
+            const half = Math.ceil(options.count / 2);
+            const chosen = [
+              ...rows.filter((r) => r.label < 0.5).slice(0, half),
+              ...rows.filter((r) => r.label >= 0.5).slice(0, options.count - half),
+            ];
+            await writeEditGrid(
+              model,
+              chosen.map((r) => r.path),
+              options.out,
+            );
+            reporter.result({ out: options.out, faces: chosen.map((r) => r.file) }, () => options.out);
           });
         }),
     );

@@ -11,6 +11,10 @@ import { psnr, ssim } from './image-metrics.js';
 export const identityThreshold = 0.45;
 
 export interface EvalOptions extends LabelledRowsOptions {
+  /** expression value asked of neutral faces (default 1) */
+  smileOn?: number;
+  /** expression value asked of smiling faces (default 0) */
+  smileOff?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -53,7 +57,8 @@ export async function evaluateModel(model: ExpressionModel, options: EvalOptions
   const skipped: EvalReport['skipped'] = [];
   for (const [i, row] of rows.entries()) {
     try {
-      results.push(await evaluateFace(model, await readRgbImage(row.path), row.label));
+      const targets = { on: options.smileOn ?? 1, off: options.smileOff ?? 0 };
+      results.push(await evaluateFace(model, await readRgbImage(row.path), row.label, targets));
     } catch (error) {
       skipped.push({ file: row.file, reason: error instanceof Error ? error.message : String(error) });
     }
@@ -62,11 +67,16 @@ export async function evaluateModel(model: ExpressionModel, options: EvalOptions
   return summarise(results, skipped);
 }
 
-async function evaluateFace(model: ExpressionModel, image: RgbImage, label: number): Promise<FaceResult> {
+async function evaluateFace(
+  model: ExpressionModel,
+  image: RgbImage,
+  label: number,
+  targets: { on: number; off: number },
+): Promise<FaceResult> {
   const frame = await faceFrame(image);
   const before = await judgeFace(image, frame);
   const smiling = label >= 0.5;
-  const target = smiling ? 0 : 1;
+  const target = smiling ? targets.off : targets.on;
   const residual = faceResidual(model, image, { frame, source: before.smile, target });
   const edited = applyResiduals(image, [{ frame, residual, size: model.config.size }]);
   const after = await judgeFace(edited, frame);
@@ -80,7 +90,7 @@ async function evaluateFace(model: ExpressionModel, image: RgbImage, label: numb
 }
 
 /** The detector's aligned frame; for crops it cannot find a face in, the centred square (CelebA's own framing). */
-async function faceFrame(image: RgbImage): Promise<CropFrame> {
+export async function faceFrame(image: RgbImage): Promise<CropFrame> {
   const [face] = await detectFaces(image);
   if (face) return face.frame;
   const side = Math.min(image.width, image.height);

@@ -1,0 +1,77 @@
+import sharp from 'sharp';
+import { applyResiduals, faceResidual } from '../editing/residual-edit.js';
+import { extractCrop } from '../faces/alignment.js';
+import { judgeFace } from '../faces/detect-faces.js';
+import { readRgbImage } from '../images/read-image.js';
+import type { ExpressionModel } from '../model/expression-model.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { faceFrame } from './evaluate.js';
+
+export interface GridColumn {
+  title: string;
+  /** expression value asked; undefined shows the original */
+  target?: number;
+}
+
+export const defaultGridColumns: GridColumn[] = [
+  { title: 'original' },
+  { title: 'smile off (0)', target: 0 },
+  { title: 'smile on (1)', target: 1 },
+  { title: 'intensity 0.5', target: 0.5 },
+  { title: 'intensity 1.5', target: 1.5 },
+];
+
+/**
+ * A picture grid of edits: one row per face, one column per expression value,
+ * each cell the face's aligned crop edited the way the product edits photos
+ * (the residual applied at the image's own resolution).
+ */
+export async function writeEditGrid(
+  model: ExpressionModel,
+  files: string[],
+  out: string,
+  options: { cell?: number; columns?: GridColumn[] } = {},
+): Promise<void> {
+  const cell = options.cell ?? 128;
+  const columns = options.columns ?? defaultGridColumns;
+  const header = 24;
+  const layers: sharp.OverlayOptions[] = columns.map((column, c) => ({
+    input: caption(column.title, cell, header),
+    left: c * cell,
+    top: 0,
+  }));
+  for (const [r, file] of files.entries()) {
+    const image = await readRgbImage(file);
+    const frame = await faceFrame(image);
+    const { smile } = await judgeFace(image, frame);
+    for (const [c, column] of columns.entries()) {
+      const shown =
+        column.target === undefined
+          ? image
+          : applyResiduals(image, [
+              {
+                frame,
+                size: model.config.size,
+                residual: faceResidual(model, image, { frame, source: smile, target: column.target }),
+              },
+            ]);
+      const pixels = extractCrop(shown, frame, cell);
+      const png = await sharp(pixels, { raw: { width: cell, height: cell, channels: 3 } })
+        .png()
+        .toBuffer();
+      layers.push({ input: png, left: c * cell, top: header + r * cell });
+    }
+  }
+  const canvas = sharp({
+    create: { width: columns.length * cell, height: header + files.length * cell, channels: 3, background: '#ffffff' },
+  }).composite(layers);
+  await writeFileAtomic(out, [await canvas.png().toBuffer()]);
+}
+
+function caption(text: string, width: number, height: number): Buffer {
+  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
+      `<text x="${width / 2}" y="${height - 7}" font-family="sans-serif" font-size="14" text-anchor="middle">${escaped}</text></svg>`,
+  );
+}
