@@ -15,7 +15,7 @@ function refused(code: string, message: string): Envelope<never> {
   return { ok: false, error: { code, message } };
 }
 
-export const bridge: MienBridge = {
+const bridge: MienBridge = {
   async invoke(channel, payload) {
     if (!isRequestChannel(channel)) return refused('unknown-channel', `no such request channel: ${String(channel)}`);
     try {
