@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readCheckpointHeader } from '../../core/model/checkpoint.js';
+import { recordInManifest } from '../../core/model/manifest.js';
+import { writeFileAtomic } from '../../core/util/atomic-write.js';
 import type { BackendReport } from '../../core/backend/select-backend.js';
 import { runBenchmark, type BenchReport } from '../../core/bench/bench.js';
 import { benchPhotoPipeline, type PhotoBenchReport } from '../../core/bench/photo-bench.js';
@@ -31,6 +35,7 @@ import { backendLine, withCancel, type RunCommand } from '../run-command.js';
 
 /** info, train, resume and bench: the model's own jobs. */
 export function registerModelCommands(program: Command, run: RunCommand): void {
+  registerReleaseCommand(program, run);
   program
     .command('info')
     .description('show the compute backend, the model presets and their parameter counts')
@@ -265,4 +270,57 @@ function photoTable(photos: PhotoBenchReport): string {
     `  one photo end to end (decode, detect, edit, encode): ${photos.singlePhotoSeconds.toFixed(2)} s`,
     `  batch: ${photos.batchPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.batchPeakRssMb.toFixed(0)} MB`,
   ].join('\n');
+}
+
+/**
+ * `mien release`: turns a training checkpoint into a model the app ships:
+ * weights alone (float16 unless asked otherwise), a name, the evaluation
+ * figures, an entry in the folder's manifest, and the run's settings and
+ * learning curves in a JSON file beside it.
+ */
+function registerReleaseCommand(program: Command, run: RunCommand): void {
+  program
+    .command('release')
+    .description('make a shippable model from a checkpoint: float16 weights, manifest entry, training record')
+    .argument('<checkpoint>', 'a training checkpoint or model file')
+    .requiredOption('--out <file>', 'model file to write (e.g. resources/models/default.mien)')
+    .option('--name <text>', 'name shown in the app')
+    .option('--metrics <json>', 'a `mien eval --json` result to record with the model')
+    .option('--full-precision', 'keep float32 weights (twice the size)', false)
+    .action((checkpoint: string, options: { out: string; name?: string; metrics?: string; fullPrecision: boolean }) =>
+      run(async (reporter) => {
+        const header = await readCheckpointHeader(checkpoint);
+        const model = await ExpressionModel.load(checkpoint);
+        try {
+          const metrics = options.metrics ? numbersOf(JSON.parse(await readFile(options.metrics, 'utf8'))) : {};
+          const step = typeof header.meta['step'] === 'number' ? header.meta['step'] : undefined;
+          const meta = {
+            ...(options.name ? { name: options.name } : {}),
+            ...(step !== undefined ? { trainingSteps: step } : {}),
+            metrics,
+            source: path.basename(checkpoint),
+          };
+          await mkdir(path.dirname(options.out), { recursive: true });
+          await model.save(options.out, meta, !options.fullPrecision);
+          await recordInManifest(options.out);
+          const record = { settings: header.meta['settings'], step, curve: header.meta['curve'], metrics };
+          const recordFile = options.out.replace(/\.mien$/, '') + '.training.json';
+          await writeFileAtomic(recordFile, [Buffer.from(`${JSON.stringify(record, null, 1)}\n`)]);
+          reporter.result(
+            { out: options.out, record: recordFile, step, metrics },
+            () => `${options.out} (step ${step ?? '?'}), training record ${recordFile}`,
+          );
+        } finally {
+          model.dispose();
+        }
+      }),
+    );
+}
+
+/** The numeric fields of an object (an eval report's figures). */
+function numbersOf(value: unknown): Record<string, number> {
+  if (typeof value !== 'object' || value === null) return {};
+  return Object.fromEntries(
+    Object.entries(value).filter((entry): entry is [string, number] => typeof entry[1] === 'number'),
+  );
 }

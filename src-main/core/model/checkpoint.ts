@@ -105,7 +105,11 @@ export async function readCheckpointHeader(file: string): Promise<CheckpointHead
 }
 
 export async function readCheckpoint(file: string): Promise<Checkpoint> {
-  const bytes = await readBytes(file);
+  return parseCheckpoint(file, await readBytes(file));
+}
+
+/** A checkpoint from its file's bytes (already read); `file` names it in errors. */
+export function parseCheckpoint(file: string, bytes: Buffer): Checkpoint {
   const { header, payloadStart } = parseHeader(file, bytes);
   const payload = bytes.subarray(payloadStart);
   const actual = createHash('sha256').update(payload).digest('hex');

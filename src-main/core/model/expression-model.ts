@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   CheckpointError,
+  parseCheckpoint,
   readCheckpoint,
   writeCheckpoint,
   type Checkpoint,
   type CheckpointHeader,
 } from './checkpoint.js';
+import { isListedInManifest, readVerified } from './manifest.js';
 import { ExpressionNetwork } from './network.js';
 import type { ModelConfig } from './presets.js';
 
@@ -28,9 +30,16 @@ export class ExpressionModel {
     return new ExpressionModel(new ExpressionNetwork(config, seed));
   }
 
-  /** Loads a model or training checkpoint; `expected` refuses one of another preset or size. */
+  /**
+   * Loads a model or training checkpoint; `expected` refuses one of another
+   * preset or size. A file listed in a `manifest.json` beside it (the shipped
+   * models) is first checked against the manifest's size and SHA-256.
+   */
   static async load(file: string, expected?: Partial<ModelConfig>): Promise<ExpressionModel> {
-    return ExpressionModel.fromCheckpoint(file, await readCheckpoint(file), expected);
+    const checkpoint = (await isListedInManifest(file))
+      ? parseCheckpoint(file, await readVerified(file))
+      : await readCheckpoint(file);
+    return ExpressionModel.fromCheckpoint(file, checkpoint, expected);
   }
 
   static fromCheckpoint(file: string, checkpoint: Checkpoint, expected?: Partial<ModelConfig>): ExpressionModel {
