@@ -116,6 +116,23 @@ describe('writing edited photos', () => {
     ).toBe(0);
   });
 
+  it('keeps a wide-gamut colour profile, and the pixels outside the mask exactly', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
+    const source = path.join(dir, 'display-p3.png');
+    await sharp(path.join(photos, 'obama.jpg')).withIccProfile('p3').png().toFile(source);
+    const result = await editPhoto(source, model, { target: 0 });
+    expect(result.faces).toHaveLength(1);
+    const out = path.join(dir, 'display-p3-edited.png');
+    await writeEditedPhoto(source, out, result, { keepMetadata: false });
+    const [sourceIcc, outIcc] = await Promise.all([source, out].map(async (f) => (await sharp(f).metadata()).icc));
+    expect(outIcc).toBeDefined();
+    expect(Buffer.compare(outIcc!, sourceIcc!)).toBe(0);
+    const frames = result.faces.map((f) => f.frame);
+    const { changedInside, changedOutside } = compare(await readRgbImage(source), await readRgbImage(out), frames);
+    expect(changedOutside).toBe(0);
+    expect(changedInside).toBeGreaterThan(0);
+  });
+
   it('keeps the transparency of an RGBA PNG', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
     const source = path.join(photos, '32bit.png');

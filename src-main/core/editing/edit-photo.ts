@@ -79,7 +79,8 @@ export interface WriteOptions {
  * atomically and never over its source. The export is built from the source
  * file with the edited pixels laid over all of it, so its EXIF and XMP come
  * along (the orientation is applied to the pixels and reset) and transparency
- * is kept where the format has it. Pixels are sRGB, as the edit read them.
+ * is kept where the format has it, and so is the colour profile (the edit
+ * worked in the photo's own colour space).
  */
 export async function writeEditedPhoto(
   source: string,
@@ -98,6 +99,7 @@ export async function writeEditedPhoto(
   const blend = edit.alpha ? 'source' : 'over';
   let image = sharp(source, { limitInputPixels: maxImagePixels })
     .rotate()
+    .keepIccProfile()
     .composite([{ input: patch.pixels, raw: patch.raw, left: patch.left, top: patch.top, blend }]);
   if (options.keepMetadata ?? true) image = image.keepExif().keepXmp();
   await writeFileAtomic(target, [await encodeAs(image, path.extname(target), options.quality ?? 92)]);

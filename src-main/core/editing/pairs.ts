@@ -31,7 +31,9 @@ export async function writePair(
   if (options.layout !== 'side-by-side') {
     const before = path.join(outDir, `${name}-before${extension}`);
     const after = path.join(outDir, `${name}-after${extension}`);
-    await writeFileAtomic(before, [await encodeAs(sharp(source).rotate(), extension, options.quality)]);
+    await writeFileAtomic(before, [
+      await encodeAs(sharp(source).rotate().keepIccProfile(), extension, options.quality),
+    ]);
     await writeEditedPhoto(source, after, { image: edited }, { quality: options.quality });
     written.push(before, after);
   }
@@ -46,12 +48,20 @@ export async function writePair(
 async function sideBySide(source: string, edited: RgbImage, options: PairOptions): Promise<Buffer> {
   const { width, height } = edited;
   const gap = Math.max(4, Math.round(width / 100));
-  const before = await sharp(source).rotate().flatten({ background: '#ffffff' }).resize(width, height).png().toBuffer();
+  // Both halves in the photo's own colour space, so they compare like for like.
+  const before = await sharp(source)
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .keepIccProfile()
+    .resize(width, height)
+    .raw()
+    .toBuffer();
   const after = await sharp(edited.data, { raw: { width, height, channels: 3 } })
     .png()
     .toBuffer();
   const layers: sharp.OverlayOptions[] = [
-    { input: before, left: 0, top: 0 },
+    { input: before, raw: { width, height, channels: 3 }, left: 0, top: 0 },
     { input: after, left: width + gap, top: 0 },
   ];
   if (options.labels) {

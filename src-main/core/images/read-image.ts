@@ -38,7 +38,10 @@ export async function readRgbImage(file: string, options: ReadOptions = {}): Pro
     let pipeline = sharp(file, { limitInputPixels: maxImagePixels, failOn: 'truncated' })
       .rotate()
       .flatten({ background: '#ffffff' })
-      .toColourspace('srgb');
+      .toColourspace('srgb')
+      // Pixels stay in the photo's own colour space (Display P3, Adobe RGB...): the export
+      // carries the same profile, so unedited pixels come back exactly as they were.
+      .keepIccProfile();
     if (options.maxSide) {
       pipeline = pipeline.resize(options.maxSide, options.maxSide, { fit: 'inside', withoutEnlargement: true });
     }
