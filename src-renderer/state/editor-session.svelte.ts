@@ -1,0 +1,153 @@
+import type { ReplyOf, RequestOf } from '../../src-main/contract/ipc-contract.js';
+import { messageOf, type EditRecordFace, type MienApi } from '../lib/api.js';
+import { LatestRequest } from '../lib/latest-request.js';
+import { ObjectUrlSlot } from '../lib/object-url.js';
+import type { EditorState } from './editor-state.svelte.js';
+import type { Notifications } from './notifications.svelte.js';
+
+type PreviewInput = RequestOf<'photo:preview'>;
+
+export interface EditorSessionOptions {
+  /** after an edit record was written: the gallery badge follows */
+  saved?: (photo: string, editedFaces: number) => void;
+  previewDelayMs?: number;
+  saveDelayMs?: number;
+  /** longest side of preview images */
+  previewSide?: number;
+}
+
+/**
+ * Talks to the main process for the photo in the editor: detects its faces and
+ * restores its saved edits when it opens, asks for a live preview after each
+ * change (debounced, stale replies dropped) and writes the edit record back.
+ */
+export class EditorSession {
+  previewUrl = $state<string | null>(null);
+  previewBusy = $state(false);
+  saving = $state(false);
+  /** the edits on screen are not yet in the photo's edit record */
+  unsaved = $state(false);
+
+  private readonly slot = new ObjectUrlSlot();
+  private readonly preview: LatestRequest<PreviewInput, ReplyOf<'photo:preview'>>;
+  private loadSequence = 0;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** the record last written (or read) per photo, to skip writing the same again */
+  private savedRecord = '';
+
+  constructor(
+    private readonly api: MienApi,
+    readonly editor: EditorState,
+    private readonly notices: Notifications,
+    private readonly options: EditorSessionOptions = {},
+  ) {
+    this.preview = new LatestRequest(
+      {
+        run: (input) => this.api.preview(input.photo, input.faces, input.maxSide),
+        done: (reply, input) => {
+          if (input.photo === this.editor.photo) this.previewUrl = this.slot.set(reply.image, reply.mime);
+        },
+        failed: (error) => this.notices.error(error, 'Preview'),
+        busy: (busy) => (this.previewBusy = busy),
+      },
+      options.previewDelayMs ?? 250,
+    );
+  }
+
+  async open(photo: string): Promise<void> {
+    await this.flushSave();
+    const sequence = ++this.loadSequence;
+    this.preview.cancel();
+    this.clearPreview();
+    this.editor.open(photo);
+    try {
+      const [faces, saved] = await Promise.all([
+        this.api.faces(photo),
+        // A missing or unreadable edit record only means there is nothing to restore.
+        this.api.edits(photo).catch(() => null),
+      ]);
+      if (sequence !== this.loadSequence) return;
+      this.savedRecord = JSON.stringify(saved?.faces ?? []);
+      this.editor.detected(faces, saved);
+      this.changed();
+    } catch (error) {
+      if (sequence !== this.loadSequence) return;
+      this.editor.failed(messageOf(error));
+      this.notices.error(error, 'Finding faces');
+    }
+  }
+
+  /** Follows a change of the choices: a new preview, and the edit record written a moment later. */
+  changed(): void {
+    const photo = this.editor.photo;
+    if (!photo || this.editor.status !== 'ready') return;
+    if (this.editor.hasEdits) {
+      this.preview.request({ photo, faces: this.editor.faceChoices(), maxSide: this.options.previewSide ?? 1600 });
+    } else {
+      // Nothing edited: the original is the preview, no need to ask for one.
+      this.preview.cancel();
+      this.clearPreview();
+    }
+    const record = this.editor.editRecord();
+    this.unsaved = JSON.stringify(record) !== this.savedRecord;
+    if (this.unsaved) this.scheduleSave(photo, record);
+  }
+
+  /** Writes pending edits now (before opening another photo or leaving the editor). */
+  async flushSave(): Promise<void> {
+    if (this.saveTimer === null) return;
+    clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    const photo = this.editor.photo;
+    if (photo && this.editor.status === 'ready') await this.save(photo, this.editor.editRecord());
+  }
+
+  async exportPhoto(request: Omit<RequestOf<'photo:export'>, 'photo' | 'faces'>): Promise<string | null> {
+    const photo = this.editor.photo;
+    if (!photo) return null;
+    return this.api.exportPhoto({ ...request, photo, faces: this.editor.faceChoices() });
+  }
+
+  /** Before/after pair of this photo, as the user set it up; returns the job id. */
+  async exportPair(request: Omit<RequestOf<'pairs:export'>, 'photos' | 'faces'>): Promise<string | null> {
+    const photo = this.editor.photo;
+    if (!photo) return null;
+    return this.api.exportPairs({ ...request, photos: [photo], faces: { [photo]: this.editor.faceChoices() } });
+  }
+
+  close(): void {
+    this.preview.cancel();
+    this.clearPreview();
+  }
+
+  private scheduleSave(photo: string, record: EditRecordFace[]): void {
+    if (this.saveTimer !== null) clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      void this.save(photo, record);
+    }, this.options.saveDelayMs ?? 800);
+  }
+
+  private async save(photo: string, record: EditRecordFace[]): Promise<void> {
+    const json = JSON.stringify(record);
+    if (json === this.savedRecord && photo === this.editor.photo) return;
+    this.saving = true;
+    try {
+      await this.api.saveEdits(photo, record);
+      if (photo === this.editor.photo) {
+        this.savedRecord = json;
+        this.unsaved = JSON.stringify(this.editor.editRecord()) !== json;
+      }
+      this.options.saved?.(photo, record.length);
+    } catch (error) {
+      this.notices.error(error, 'Saving edits');
+    } finally {
+      this.saving = false;
+    }
+  }
+
+  private clearPreview(): void {
+    this.slot.clear();
+    this.previewUrl = null;
+  }
+}
