@@ -57,6 +57,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const route = async (request: http.IncomingMessage, response: http.ServerResponse) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === photoRoute) return servePhoto(url, response);
+    // Browsers ask for it unprompted; the page declares its own icon.
+    if (url.pathname === '/favicon.ico') return void response.writeHead(204).end();
     return serveStatic(options.rendererDir, url.pathname, response, port);
   };
   const servePhoto = async (url: URL, response: http.ServerResponse) => {

@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonFileStore } from '../../src-main/host/json-store.js';
+import { startHost, type RunningHost } from '../../src-main/host/ws-host.js';
+
+/*
+ * The real renderer in Debian's Chromium, driven against the WebSocket host
+ * with the real services and the shipped model: open the sample photos, edit a
+ * face, run a batch, export a pair. Each screen is saved under
+ * test-results/screens for people to look at.
+ */
+
+const photosDir = path.resolve(process.cwd(), '../shared/data/photos');
+const rendererDir = path.resolve('out/renderer');
+const screens = path.resolve('test-results/screens');
+const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+let root: string;
+let host: RunningHost;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+async function screenshot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(screens, `${name}.png`) });
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(rendererDir, 'index.html')))
+    throw new Error('the renderer is not built: run `npm run build`');
+  if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install -y chromium`);
+  await mkdir(screens, { recursive: true });
+  root = await mkdtemp(path.join(os.tmpdir(), 'mien-e2e-'));
+  host = await startHost({
+    rendererDir,
+    resourcesDir: path.resolve('resources'),
+    dataDir: path.join(root, 'data'),
+    store: new JsonFileStore(path.join(root, 'data', 'settings.json')),
+  });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(message.text());
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) pageErrors.push(`${response.status()} ${response.url()}`);
+  });
+  await page.goto(host.url);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await host?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('the app in a browser', () => {
+  it('shows the backend and the shipped model in the status bar', async () => {
+    const status = page.getByRole('contentinfo', { name: 'Status' });
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toMatch(/WebAssembly|JavaScript|native|GPU/);
+    expect(await status.textContent()).toContain('Mien default');
+  });
+
+  it('opens a folder and shows its thumbnails', async () => {
+    await page.getByLabel('Folder path').fill(photosDir);
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    const tiles = page.getByRole('listbox', { name: 'Photos' }).getByRole('option');
+    await expect.poll(() => tiles.count()).toBe(8);
+    // Every visible thumbnail has really loaded (decoded, non-zero size).
+    await expect
+      .poll(() =>
+        page.$$eval('[role="option"] img', (images) =>
+          images.every((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0),
+        ),
+      )
+      .toBe(true);
+    await screenshot('1-gallery');
+  });
+
+  it('opens a photo and shows a box on its face', async () => {
+    await page.getByRole('option', { name: 'obama.jpg' }).dblclick();
+    await page.getByRole('button', { name: 'Select face 1' }).waitFor({ timeout: 60_000 });
+    expect(await page.getByRole('button', { name: /^Select face/ }).count()).toBe(1);
+    await screenshot('2-editor');
+  });
+
+  it('moves the crop box, toggles a smile and shows the changed preview', async () => {
+    const crop = page.getByLabel(/^Crop frame of/);
+    const before = await crop.boundingBox();
+    expect(before).not.toBeNull();
+    await page.mouse.move(before!.x + before!.width / 2, before!.y + before!.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(before!.x + before!.width / 2 + 12, before!.y + before!.height / 2 + 6, { steps: 4 });
+    await page.mouse.up();
+    const after = await crop.boundingBox();
+    expect(Math.round(after!.x - before!.x)).toBeGreaterThanOrEqual(10);
+
+    const expression = page.getByRole('radiogroup', { name: 'Expression' });
+    const neutral = expression.getByRole('radio', { name: /Neutral/ });
+    await neutral.check();
+    const preview = page.getByTestId('preview-image');
+    await expect.poll(() => preview.getAttribute('src'), { timeout: 60_000 }).toMatch(/^blob:/);
+    const firstPreview = await preview.getAttribute('src');
+    await page.getByRole('region', { name: 'Face 1' }).locator('input[type="range"]').fill('1.5');
+    await expect.poll(() => preview.getAttribute('src'), { timeout: 60_000 }).not.toBe(firstPreview);
+    await screenshot('3-edited');
+  });
+
+  it('runs a small batch with progress and a summary', async () => {
+    const outDir = path.join(root, 'batch-out');
+    await page.getByRole('tab', { name: 'Batch' }).click();
+    const panel = page.getByRole('region', { name: 'Batch edit' });
+    await panel.getByRole('radio', { name: /Opened folder/ }).check();
+    await panel.getByLabel('Output folder').fill(outDir);
+    await panel.getByRole('button', { name: 'Start batch' }).click();
+    await panel.getByText(/^\d+ written/).waitFor({ timeout: 240_000 });
+    await screenshot('4-batch');
+    // 8 photos: all but the one without a face are written.
+    expect((await readdir(outDir)).sort()).toEqual(
+      expect.arrayContaining(['biden.jpg', 'obama.jpg', 'two_people.jpg']),
+    );
+  });
+
+  it('exports a before/after pair of the current photo', async () => {
+    const outDir = path.join(root, 'pairs-out');
+    await page.getByRole('tab', { name: 'Editor' }).click();
+    const side = page.getByRole('complementary', { name: 'Face settings and export' });
+    await side.getByLabel('Output folder').fill(outDir);
+    await side.getByRole('button', { name: 'Export before/after' }).click();
+    await expect.poll(() => readdir(outDir).catch(() => []), { timeout: 120_000 }).toEqual(['obama-before-after.jpg']);
+    await screenshot('5-pairs');
+    expect(pageErrors).toEqual([]);
+  });
+});
