@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { applyResiduals, faceResidual } from '../editing/residual-edit.js';
-import { extractCrop } from '../faces/alignment.js';
+import { extractCrop, type CropFrame } from '../faces/alignment.js';
 import { judgeFace } from '../faces/detect-faces.js';
-import { readRgbImage } from '../images/read-image.js';
+import { readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { faceFrame } from './evaluate.js';
@@ -21,6 +21,14 @@ export const defaultGridColumns: GridColumn[] = [
   { title: 'intensity 1.5', target: 1.5 },
 ];
 
+/** One row of a grid: a photo (or crop), where its face is, and the expression it shows. */
+export interface GridFace {
+  image: RgbImage;
+  frame: CropFrame;
+  /** expression value the face shows now, the source of each edit */
+  smile: number;
+}
+
 /**
  * A picture grid of edits: one row per face, one column per expression value,
  * each cell the face's aligned crop edited the way the product edits photos
@@ -32,6 +40,22 @@ export async function writeEditGrid(
   out: string,
   options: { cell?: number; columns?: GridColumn[] } = {},
 ): Promise<void> {
+  const faces: GridFace[] = [];
+  for (const file of files) {
+    const image = await readRgbImage(file);
+    const frame = await faceFrame(image);
+    const { smile } = await judgeFace(image, frame);
+    faces.push({ image, frame, smile });
+  }
+  await writeFileAtomic(out, [await renderEditGrid(model, faces, options)]);
+}
+
+/** The grid of `writeEditGrid` as PNG bytes, for faces already located and judged. */
+export async function renderEditGrid(
+  model: ExpressionModel,
+  faces: GridFace[],
+  options: { cell?: number; columns?: GridColumn[] } = {},
+): Promise<Buffer> {
   const cell = options.cell ?? 128;
   const columns = options.columns ?? defaultGridColumns;
   const header = 24;
@@ -40,10 +64,7 @@ export async function writeEditGrid(
     left: c * cell,
     top: 0,
   }));
-  for (const [r, file] of files.entries()) {
-    const image = await readRgbImage(file);
-    const frame = await faceFrame(image);
-    const { smile } = await judgeFace(image, frame);
+  for (const [r, { image, frame, smile }] of faces.entries()) {
     for (const [c, column] of columns.entries()) {
       const shown =
         column.target === undefined
@@ -63,9 +84,9 @@ export async function writeEditGrid(
     }
   }
   const canvas = sharp({
-    create: { width: columns.length * cell, height: header + files.length * cell, channels: 3, background: '#ffffff' },
+    create: { width: columns.length * cell, height: header + faces.length * cell, channels: 3, background: '#ffffff' },
   }).composite(layers);
-  await writeFileAtomic(out, [await canvas.png().toBuffer()]);
+  return canvas.png().toBuffer();
 }
 
 function caption(text: string, width: number, height: number): Buffer {

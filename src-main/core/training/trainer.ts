@@ -35,6 +35,8 @@ export const runSettingsSchema = z.object({
   logEvery: z.number().int().positive(),
   seed: z.number().int(),
   augmentation: z.object({ flip: z.boolean(), brightness: z.number().min(0).max(1) }),
+  /** a model or checkpoint whose weights the run starts from (a fine-tune) instead of random ones */
+  initialModel: z.string().optional(),
 });
 export type RunSettings = z.infer<typeof runSettingsSchema>;
 
@@ -104,17 +106,12 @@ export async function startTraining(
     throw new TrainingError(`${runDir} already holds a training run; resume it or choose another folder`);
   }
   const data = await loadData(parsed, control);
-  const helper = await startHelper(parsed);
-  const run = new TrainingRun(
-    runDir,
-    parsed,
-    data,
-    ExpressionModel.create(parsed.model, parsed.seed),
-    0,
-    [],
-    undefined,
-    helper,
-  );
+  const model = await initialModel(parsed);
+  const helper = await startHelper(parsed).catch((error: unknown) => {
+    model.dispose();
+    throw error;
+  });
+  const run = new TrainingRun(runDir, parsed, data, model, 0, [], undefined, helper);
   return run.execute(control);
 }
 
@@ -164,6 +161,12 @@ const trainingStateSchema = z.object({
     }),
   ),
 });
+
+/** Random weights from the seed, or those of `initialModel`, which must have the run's architecture. */
+function initialModel(settings: RunSettings): Promise<ExpressionModel> {
+  if (!settings.initialModel) return Promise.resolve(ExpressionModel.create(settings.model, settings.seed));
+  return ExpressionModel.load(settings.initialModel, settings.model);
+}
 
 async function loadData(settings: RunSettings, control: RunControl): Promise<FaceDataset> {
   return loadFaceDataset({
@@ -326,6 +329,7 @@ class TrainingRun {
   private modelMeta(): Record<string, unknown> {
     return {
       trainedSteps: this.step,
+      ...(this.settings.initialModel ? { initialModel: this.settings.initialModel } : {}),
       data: { ...this.settings.data, images: this.data.count, fingerprint: this.data.fingerprint },
       schedule: this.settings.schedule,
       batchSize: this.settings.batchSize,
