@@ -28,8 +28,11 @@ export function formatRate(perSecond: number): string {
   return perSecond >= 1 ? `${perSecond.toFixed(1)} photos/s` : `${(60 * perSecond).toFixed(1)} photos/min`;
 }
 
+// One formatter for all: building one per call (toLocaleString) is slow for thousands of tiles.
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
 export function formatDate(ms: number): string {
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return dateFormat.format(ms);
 }
 
 /** The last part of a path, for labels ("/photos/2024" → "2024"). */
