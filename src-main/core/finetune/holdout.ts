@@ -1,0 +1,93 @@
+/**
+ * What the held-out faces of a face set say about a model: a preview grid
+ * (original | smile off | smile on) while training, and at the end the same
+ * figures `mien eval` reports, for the base and the fine-tuned model alike.
+ */
+import path from 'node:path';
+import { evaluateModel, type EvalReport } from '../evaluation/evaluate.js';
+import { renderEditGrid, type GridColumn, type GridFace } from '../evaluation/grid.js';
+import { readRgbImage } from '../images/read-image.js';
+import type { ExpressionModel } from '../model/expression-model.js';
+import type { FaceSet } from './face-set.js';
+
+/** The figures of one model on the held-out faces. */
+export interface HoldoutMetrics {
+  faces: number;
+  /** share of edits the classifier reads as the expression asked for, both directions together */
+  expressionSuccess: number;
+  smileOnSuccess: number;
+  smileOnCount: number;
+  smileOffSuccess: number;
+  smileOffCount: number;
+  /** median descriptor distance between each face and its edit (lower keeps identity better) */
+  identityDistance: number;
+  /** share of edits under the same-person threshold (0.45) */
+  identityKeptShare: number;
+  /** reconstruction with the true label, dB */
+  psnr: number;
+  ssim: number;
+}
+
+export const previewColumns: GridColumn[] = [
+  { title: 'original' },
+  { title: 'smile off', target: 0 },
+  { title: 'smile on', target: 1 },
+];
+/** rows of a preview grid: enough to judge, small enough to draw in well under a second */
+const previewFaces = 4;
+const previewCell = 96;
+
+/** The held-out faces a preview shows, read once per run. */
+export async function previewFacesOf(set: FaceSet): Promise<GridFace[]> {
+  const held = set.faces.filter((f) => f.split === 'holdout').slice(0, previewFaces);
+  const faces: GridFace[] = [];
+  for (const entry of held) {
+    const image = await readRgbImage(path.join(set.imagesDir, entry.file));
+    // The crop is already aligned: its frame is the whole image.
+    const frame = { centerX: image.width / 2, centerY: image.height / 2, size: image.width, angle: 0 };
+    // A corrected label is the truth; otherwise edit from what the classifier saw, as the editor does.
+    faces.push({ image, frame, smile: entry.corrected ? entry.smiling : entry.classifierSmile });
+  }
+  return faces;
+}
+
+/** A PNG grid of the faces as the model edits them; empty when there is nothing to show. */
+export async function renderPreview(model: ExpressionModel, faces: GridFace[]): Promise<Uint8Array | undefined> {
+  if (faces.length === 0) return undefined;
+  const png = await renderEditGrid(model, faces, { cell: previewCell, columns: previewColumns });
+  return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
+}
+
+/** Evaluates a model on the set's held-out faces; undefined when it holds none out. */
+export async function evaluateHoldout(
+  model: ExpressionModel,
+  set: FaceSet,
+  onProgress?: (done: number, total: number) => void,
+): Promise<HoldoutMetrics | undefined> {
+  if (set.counts.holdout === 0) return undefined;
+  const report = await evaluateModel(model, {
+    imagesDir: set.imagesDir,
+    labelsCsv: set.labelsCsv,
+    labelColumn: 'smiling',
+    split: 'holdout',
+    ...(onProgress ? { onProgress } : {}),
+  });
+  return holdoutMetrics(report);
+}
+
+export function holdoutMetrics(report: EvalReport): HoldoutMetrics {
+  const edits = report.smileOnCount + report.smileOffCount;
+  const succeeded = report.smileOnSuccess * report.smileOnCount + report.smileOffSuccess * report.smileOffCount;
+  return {
+    faces: report.n,
+    expressionSuccess: edits === 0 ? 0 : succeeded / edits,
+    smileOnSuccess: report.smileOnSuccess,
+    smileOnCount: report.smileOnCount,
+    smileOffSuccess: report.smileOffSuccess,
+    smileOffCount: report.smileOffCount,
+    identityDistance: report.identityDistanceMedian,
+    identityKeptShare: report.identityKeptShare,
+    psnr: report.psnr,
+    ssim: report.ssim,
+  };
+}
