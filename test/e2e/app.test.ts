@@ -116,7 +116,10 @@ describe('the app in a browser', () => {
     const preview = page.getByTestId('preview-image');
     await expect.poll(() => preview.getAttribute('src'), { timeout: 60_000 }).toMatch(/^blob:/);
     const firstPreview = await preview.getAttribute('src');
-    await page.getByRole('region', { name: 'Face 1' }).locator('input[type="range"]').fill('1.5');
+    await page
+      .getByRole('region', { name: 'Face 1' })
+      .getByRole('slider', { name: 'Intensity', exact: true })
+      .fill('1.5');
     await expect.poll(() => preview.getAttribute('src'), { timeout: 60_000 }).not.toBe(firstPreview);
     await screenshot('3-edited');
   });
