@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { backendChoices } from '../core/backend/select-backend.js';
+import { registerFinetuneCommands } from './commands/finetune-command.js';
 import { registerHostCommand } from './commands/host-command.js';
 import { registerModelCommands } from './commands/model-commands.js';
 import { registerPhotoCommands } from './commands/photo-commands.js';
@@ -16,5 +17,6 @@ const run = commandRunner(() => program.opts<{ json: boolean; backend?: string }
 registerModelCommands(program, run);
 registerPhotoCommands(program, run);
 registerHostCommand(program, run);
+registerFinetuneCommands(program, run);
 
 await program.parseAsync(process.argv);
