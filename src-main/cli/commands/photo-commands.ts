@@ -3,7 +3,7 @@ import { Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runBatch } from '../../core/editing/batch.js';
+import { listPhotos, runBatch } from '../../core/editing/batch.js';
 import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../../core/editing/edit-photo.js';
 import { writePair, type PairLayout } from '../../core/editing/pairs.js';
 import { evaluateModel } from '../../core/evaluation/evaluate.js';
@@ -274,46 +274,60 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
 function registerGridCommand(program: Command, run: RunCommand): void {
   program
     .command('grid')
-    .description('picture grid of edits (original | smile off | smile on | intensity 0.5 and 1.5) of labelled faces')
-    .requiredOption('--images <dir>', 'folder of face crops')
-    .requiredOption('--labels <csv>', 'CSV with a `file` column and the label column')
-    .requiredOption('--out <file>', 'PNG to write')
+    .description('picture grid of edits (original | smile off | smile on | intensity 0.5 and 1.5)')
+    .option('--images <dir>', 'folder of labelled face crops (with --labels)')
+    .option('--labels <csv>', 'CSV with a `file` column and the label column')
+    .option('--photos <dir>', 'or: a folder of photos (the first face of each)')
+    .requiredOption('--out <file>', 'image to write (.png or .jpg)')
     .option('--label <column>', 'label column', 'smiling')
     .option('--split <name>', 'use only rows whose `split` column has this value')
-    .option('--count <n>', 'faces (half neutral, half smiling)', positiveInt, 16)
+    .option('--count <n>', 'faces (from labels: half neutral, half smiling)', positiveInt, 16)
+    .option('--cell <px>', 'side of each picture', positiveInt, 128)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
     .action(
       (options: {
-        images: string;
-        labels: string;
+        images?: string;
+        labels?: string;
+        photos?: string;
         out: string;
         label: string;
         split?: string;
         count: number;
+        cell: number;
         model?: string;
       }) =>
         run(async (reporter) => {
           await withModel(options.model, async (model) => {
-            const rows = await readLabelledRows({
-              imagesDir: options.images,
-              labelsCsv: options.labels,
-              labelColumn: options.label,
-              ...(options.split ? { split: options.split } : {}),
-            });
-            const half = Math.ceil(options.count / 2);
-            const chosen = [
-              ...rows.filter((r) => r.label < 0.5).slice(0, half),
-              ...rows.filter((r) => r.label >= 0.5).slice(0, options.count - half),
-            ];
-            await writeEditGrid(
-              model,
-              chosen.map((r) => r.path),
-              options.out,
-            );
-            reporter.result({ out: options.out, faces: chosen.map((r) => r.file) }, () => options.out);
+            const files = options.photos
+              ? (await listPhotos(options.photos, false)).slice(0, options.count)
+              : await balancedFaces(options);
+            await writeEditGrid(model, files, options.out, { cell: options.cell });
+            reporter.result({ out: options.out, faces: files }, () => options.out);
           });
         }),
     );
+}
+
+/** The first `count` labelled faces, half of them neutral and half smiling. */
+async function balancedFaces(options: {
+  images?: string;
+  labels?: string;
+  label: string;
+  split?: string;
+  count: number;
+}): Promise<string[]> {
+  if (!options.images || !options.labels) throw new Error('give --images and --labels, or --photos');
+  const rows = await readLabelledRows({
+    imagesDir: options.images,
+    labelsCsv: options.labels,
+    labelColumn: options.label,
+    ...(options.split ? { split: options.split } : {}),
+  });
+  const half = Math.ceil(options.count / 2);
+  return [
+    ...rows.filter((r) => r.label < 0.5).slice(0, half),
+    ...rows.filter((r) => r.label >= 0.5).slice(0, options.count - half),
+  ].map((r) => r.path);
 }
 
 function parseFaceTarget(text: string): [string, number] {

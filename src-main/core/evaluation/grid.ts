@@ -47,7 +47,9 @@ export async function writeEditGrid(
     const { smile } = await judgeFace(image, frame);
     faces.push({ image, frame, smile });
   }
-  await writeFileAtomic(out, [await renderEditGrid(model, faces, options)]);
+  const png = await renderEditGrid(model, faces, options);
+  const jpeg = /\.jpe?g$/i.test(out);
+  await writeFileAtomic(out, [jpeg ? await sharp(png).jpeg({ quality: 88 }).toBuffer() : png]);
 }
 
 /** The grid of `writeEditGrid` as PNG bytes, for faces already located and judged. */
