@@ -12,7 +12,8 @@ import {
   keyPoints,
   type Point,
 } from '../../src-main/core/faces/alignment.js';
-import { detectFaces } from '../../src-main/core/faces/detect-faces.js';
+import { detectionSide } from '../../src-main/core/editing/edit-photo.js';
+import { defaultMinConfidence, detectFaces, scaleFace } from '../../src-main/core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../../src-main/core/images/read-image.js';
 
 const photos = path.resolve(process.cwd(), '../shared/data/photos');
@@ -88,13 +89,22 @@ describe('face detection', () => {
     faces.forEach((face, i) => {
       expect(face.id).toBe(`face-${i + 1}`);
       expect(face.landmarks).toHaveLength(68);
-      expect(face.score).toBeGreaterThan(0.4);
+      expect(face.score).toBeGreaterThan(defaultMinConfidence);
       expect(face.smile).toBeGreaterThanOrEqual(0);
       // The crop frame is about as large as the face and centred near it.
       expect(face.frame.size).toBeGreaterThan(face.box.width);
       expect(face.frame.size).toBeLessThan(face.box.width * 3);
       expect(Math.abs(face.frame.centerX - (face.box.x + face.box.width / 2))).toBeLessThan(face.box.width / 2);
     });
+  });
+
+  it('finds the small, partly hidden third face of obama_and_biden.jpg on the detection copy', async () => {
+    const image = await readRgbImage(path.join(photos, 'obama_and_biden.jpg'), { maxSide: detectionSide });
+    const faces = (await detectFaces(image)).map((f) => scaleFace(f, image.originalWidth / image.width));
+    expect(faces).toHaveLength(3);
+    const [hidden] = faces.filter((f) => f.box.width < 150);
+    expect(hidden!.box.x).toBeGreaterThan(1500);
+    expect(hidden!.box.y).toBeGreaterThan(900);
   });
 
   it('reads the smile of a smiling face', async () => {

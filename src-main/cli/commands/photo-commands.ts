@@ -10,7 +10,7 @@ import { evaluateModel } from '../../core/evaluation/evaluate.js';
 import { writeEditGrid } from '../../core/evaluation/grid.js';
 import { readLabelledRows } from '../../core/training/dataset.js';
 import { extractCrop } from '../../core/faces/alignment.js';
-import { detectFaces, scaleFace, type DetectedFace } from '../../core/faces/detect-faces.js';
+import { defaultMinConfidence, detectFaces, scaleFace, type DetectedFace } from '../../core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../../core/images/read-image.js';
 import { defaultModelPath } from '../../core/model/default-model.js';
 import { ExpressionModel } from '../../core/model/expression-model.js';
@@ -26,7 +26,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .command('faces')
     .description('find the faces of a photo: boxes, landmarks, expression and the aligned crop the model edits')
     .argument('<photo>', 'a JPEG, PNG, WebP, TIFF or AVIF file')
-    .option('--min-confidence <p>', 'drop detections below this score', probability, 0.4)
+    .option('--min-confidence <p>', 'drop detections below this score', probability, defaultMinConfidence)
     .option('--crops <dir>', 'also write each aligned crop as a PNG into this folder')
     .option('--crop-size <px>', 'side of the written crops', positiveInt, 256)
     .action((photo: string, options: { minConfidence: number; crops?: string; cropSize: number }) =>
