@@ -1,4 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame, Face, FaceChoice } from '../contract/ipc-contract.js';
@@ -11,6 +12,7 @@ import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-
 import { ImageError, readRgbImage } from '../core/images/read-image.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
 import { fileExists } from '../core/util/file-exists.js';
+import { runCollect, runFinetune, type CollectJob, type FinetuneJob, type FinetuneUpdate } from './finetune-jobs.js';
 
 /** Progress of a long job, reported as it goes. */
 export interface ComputeProgress {
@@ -134,6 +136,9 @@ export class ComputeService {
     const report = await this.asJob(jobId, (signal) =>
       runBatch(model, {
         ...options,
+        // Photos are edited on as many threads as the machine has cores, each with its own model copy.
+        threads: os.availableParallelism(),
+        modelFile: this.modelFile!,
         signal,
         onProgress: (p) =>
           onProgress({
@@ -191,6 +196,26 @@ export class ComputeService {
       errors,
       files,
     };
+  }
+
+  /** Finds, aligns and labels the faces of photos into a new face set. */
+  async collectFaces(jobId: string, job: CollectJob, onProgress: (p: ComputeProgress) => void): Promise<JobResult> {
+    return this.asJob(jobId, (signal) =>
+      runCollect(job, signal, onProgress).catch((error: unknown) => {
+        if (!signal.aborted) throw error;
+        return { state: 'cancelled' as const, summary: 'Cancelled: no face set was made', errors: [], files: [] };
+      }),
+    );
+  }
+
+  /** Trains a fine-tune (new or resumed); cancelling the job pauses it with a checkpoint. */
+  async finetune(
+    jobId: string,
+    job: FinetuneJob,
+    onProgress: (p: ComputeProgress) => void,
+    onUpdate: (update: FinetuneUpdate) => void,
+  ): Promise<JobResult> {
+    return this.asJob(jobId, (signal) => runFinetune(job, signal, onProgress, onUpdate));
   }
 
   cancel(jobId: string): boolean {

@@ -48,6 +48,31 @@ const hashes = async (dir: string) =>
   );
 
 describe('batch edits', () => {
+  it('edits on worker threads exactly what one thread edits, failures included', async () => {
+    const input = await inputFolder();
+    const modelFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-batch-model-')), 'model.mien');
+    await model.save(modelFile);
+    const root = await mkdtemp(path.join(os.tmpdir(), 'mien-batch-threads-'));
+    const one = await runBatch(model, { inputDir: input, outputDir: path.join(root, 'one'), target: 1 });
+    const two = await runBatch(model, {
+      inputDir: input,
+      outputDir: path.join(root, 'two'),
+      target: 1,
+      threads: 2,
+      modelFile,
+    });
+    expect({ ...two, seconds: 0 }).toEqual({ ...one, seconds: 0 });
+    expect(two.written).toBe(2);
+    const [a, b] = await Promise.all(
+      ['one', 'two'].map((d) =>
+        sharp(path.join(root, d, 'a.jpg'))
+          .raw()
+          .toBuffer(),
+      ),
+    );
+    expect(b!.equals(a!)).toBe(true);
+  });
+
   it('edits a folder, reports each failure without stopping, and resumes', async () => {
     const input = await inputFolder();
     const before = await hashes(input);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { listPhotos, runBatch } from '../../core/editing/batch.js';
@@ -119,6 +120,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     )
     .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .option('--threads <n>', 'worker threads editing photos in parallel', positiveInt, os.availableParallelism())
     .action(
       (
         folder: string,
@@ -130,6 +132,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
           format: 'same' | 'jpeg' | 'png' | 'webp';
           quality: number;
           model?: string;
+          threads: number;
         },
       ) =>
         run(async (reporter) => {
@@ -149,6 +152,8 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 format: options.format,
                 quality: options.quality,
                 keepMetadata: !options.stripMetadata,
+                threads: options.threads,
+                modelFile: options.model ?? defaultModelPath(),
                 signal: controller.signal,
                 onProgress: (p) =>
                   reporter.progress('photos', p.filesDone, p.files, {

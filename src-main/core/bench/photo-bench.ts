@@ -12,15 +12,24 @@ export interface PhotoBenchOptions {
   portrait: string;
   /** photos in the batch part */
   batchPhotos: number;
+  /** the model's file, which batch worker threads load */
+  modelFile: string;
+  /** worker threads of the threaded batch */
+  threads: number;
 }
 
 export interface PhotoBenchReport {
   megapixels: number;
   /** decode, detect, edit and encode one photo with one face */
   singlePhotoSeconds: number;
+  /** the batch edited in the main thread */
   batchPhotosPerSecond: number;
   /** largest resident memory seen during the batch */
   batchPeakRssMb: number;
+  threads: number;
+  /** the batch edited by worker threads */
+  threadedPhotosPerSecond: number;
+  threadedPeakRssMb: number;
 }
 
 /** Times the photo pipeline on 12-megapixel JPEGs made from a real portrait. */
@@ -47,17 +56,39 @@ export async function benchPhotoPipeline(
     for (let i = 1; i < options.batchPhotos; i++) {
       await sharp(big).toFile(path.join(inputs, `photo-${String(i).padStart(3, '0')}.jpg`));
     }
-    let peak = process.memoryUsage().rss;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-    const report = await runBatch(model, { inputDir: inputs, outputDir: path.join(dir, 'out'), target: 1 });
-    clearInterval(sampler);
+    const batch = (out: string, threads: number) =>
+      withPeakMemory(() =>
+        runBatch(model, {
+          inputDir: inputs,
+          outputDir: path.join(dir, out),
+          target: 1,
+          threads,
+          modelFile: options.modelFile,
+        }),
+      );
+    const single = await batch('out-1', 1);
+    const threaded = await batch('out-n', options.threads);
     return {
       megapixels: 12,
       singlePhotoSeconds,
-      batchPhotosPerSecond: report.written / report.seconds,
-      batchPeakRssMb: peak / 2 ** 20,
+      batchPhotosPerSecond: single.result.written / single.result.seconds,
+      batchPeakRssMb: single.peakMb,
+      threads: options.threads,
+      threadedPhotosPerSecond: threaded.result.written / threaded.result.seconds,
+      threadedPeakRssMb: threaded.peakMb,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs work while sampling the process's resident memory (worker threads included). */
+async function withPeakMemory<T>(work: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    return { result: await work(), peakMb: peak / 2 ** 20 };
+  } finally {
+    clearInterval(sampler);
   }
 }

@@ -1,9 +1,10 @@
 import { access, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { ExpressionModel } from '../model/expression-model.js';
-import { editPhoto, writeEditedPhoto } from './edit-photo.js';
+import { currentBackend } from '../backend/select-backend.js';
+import { editToFile } from './edit-to-file.js';
+import { PhotoPool } from './photo-pool.js';
 import { fileExists } from '../util/file-exists.js';
 
 export const photoExtensions = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
@@ -23,6 +24,12 @@ export interface BatchOptions {
   keepMetadata?: boolean;
   /** photos in flight at once (decoding and encoding overlap with the model) */
   concurrency?: number;
+  /**
+   * Worker threads that edit photos in parallel, each with its own copy of the
+   * model loaded from `modelFile` (1: edit in this thread with `model`).
+   */
+  threads?: number;
+  modelFile?: string;
   signal?: AbortSignal;
   onProgress?: (progress: BatchProgress) => void;
 }
@@ -71,12 +78,28 @@ export async function runBatch(model: ExpressionModel, options: BatchOptions): P
     cancelled: false,
     seconds: 0,
   };
+  const settings = {
+    target: options.target,
+    quality: options.quality ?? 92,
+    keepMetadata: options.keepMetadata ?? true,
+  };
+  const pool =
+    (options.threads ?? 1) > 1 && options.modelFile && plan.length > 1
+      ? await PhotoPool.start(
+          Math.min(options.threads!, plan.length),
+          options.modelFile,
+          currentBackend()?.choice ?? 'wasm',
+        )
+      : undefined;
+  const edit = pool
+    ? (photo: PlannedPhoto) => pool.edit(photo.input, photo.output, settings)
+    : (photo: PlannedPhoto) => editToFile(model, photo.input, photo.output, settings);
   let next = 0;
   let done = 0;
   const worker = async () => {
     while (next < plan.length && !options.signal?.aborted) {
       const photo = plan[next++]!;
-      await processPhoto(model, photo, options, report);
+      await processPhoto(edit, photo, report);
       done++;
       const elapsed = (performance.now() - started) / 1000;
       const rate = done / Math.max(elapsed, 1e-9);
@@ -90,31 +113,31 @@ export async function runBatch(model: ExpressionModel, options: BatchOptions): P
       });
     }
   };
-  const concurrency = options.concurrency ?? Math.min(2, os.availableParallelism());
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  // Two photos in flight per editing thread: one decodes or encodes while the other runs the model.
+  const concurrency = options.concurrency ?? 2 * (pool?.size ?? 1);
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    await pool?.close();
+  }
   report.cancelled = done < plan.length;
   report.seconds = (performance.now() - started) / 1000;
   return report;
 }
 
-async function processPhoto(model: ExpressionModel, photo: PlannedPhoto, options: BatchOptions, report: BatchReport) {
+async function processPhoto(edit: (photo: PlannedPhoto) => Promise<number>, photo: PlannedPhoto, report: BatchReport) {
   if (await fileExists(photo.output)) {
     report.alreadyDone++;
     return;
   }
   try {
-    const result = await editPhoto(photo.input, model, { target: options.target });
-    if (result.faces.length === 0) {
+    const faces = await edit(photo);
+    if (faces === 0) {
       report.noFace.push(photo.input);
       return;
     }
-    await mkdir(path.dirname(photo.output), { recursive: true });
-    await writeEditedPhoto(photo.input, photo.output, result, {
-      quality: options.quality ?? 92,
-      keepMetadata: options.keepMetadata ?? true,
-    });
     report.written++;
-    report.facesEdited += result.faces.length;
+    report.facesEdited += faces;
   } catch (error) {
     report.failed.push({ file: photo.input, error: error instanceof Error ? error.message : String(error) });
   }
