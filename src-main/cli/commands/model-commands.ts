@@ -36,7 +36,6 @@ import { backendLine, withCancel, type RunCommand } from '../run-command.js';
 
 /** info, train, resume and bench: the model's own jobs. */
 export function registerModelCommands(program: Command, run: RunCommand): void {
-  registerReleaseCommand(program, run);
   program
     .command('info')
     .description('show the compute backend, the model presets and their parameter counts')
@@ -182,6 +181,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
           );
         }),
     );
+  registerReleaseCommand(program, run);
 }
 
 interface TrainOptions {

@@ -22,7 +22,6 @@ import type { RunCommand } from '../run-command.js';
 
 /** faces, edit, batch, pairs and eval: the jobs on photos. */
 export function registerPhotoCommands(program: Command, run: RunCommand): void {
-  registerGridCommand(program, run);
   program
     .command('faces')
     .description('find the faces of a photo: boxes, landmarks, expression and the aligned crop the model edits')
@@ -273,6 +272,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
           });
         }),
     );
+  registerGridCommand(program, run);
 }
 
 /** `mien grid`: a picture grid of edits on labelled faces, half of them neutral and half smiling. */
