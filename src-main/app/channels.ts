@@ -25,6 +25,15 @@ const requestChannelRecord: Record<RequestChannel, true> = {
   'models:export': true,
   'models:activate': true,
   'models:delete': true,
+  'finetune:collect': true,
+  'finetune:faceSet': true,
+  'finetune:relabel': true,
+  'finetune:presets': true,
+  'finetune:start': true,
+  'finetune:pause': true,
+  'finetune:resume': true,
+  'finetune:discard': true,
+  'finetune:unfinished': true,
   'settings:get': true,
   'settings:set': true,
 };
@@ -32,6 +41,8 @@ const requestChannelRecord: Record<RequestChannel, true> = {
 const eventChannelRecord: Record<EventChannel, true> = {
   'job:progress': true,
   'job:end': true,
+  'finetune:progress': true,
+  'finetune:preview': true,
   'app:status': true,
 };
 

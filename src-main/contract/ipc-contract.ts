@@ -10,6 +10,7 @@ import { z } from 'zod';
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const filePath = z.string().min(1, 'must be a path').max(4096, 'path too long');
+const binary = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be binary data');
 
 /** Expression values: 0 neutral, 1 smiling; beyond that an exaggeration, kept in a sane range. */
 export const expressionValue = finite.min(-1, 'expression below -1').max(2, 'expression above 2');
@@ -71,6 +72,25 @@ export const backendStatusSchema = z.object({
   skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
 });
 
+/** What a model achieves on held-out faces; null where a figure could not be computed. */
+export const holdoutFiguresSchema = z.object({
+  /** share of edits the classifier reads as the expression asked for */
+  expressionSuccess: z.number().nullable(),
+  /** median identity-descriptor distance between a face and its edit (lower keeps the person better) */
+  identityDistance: z.number().nullable(),
+  /** reconstruction PSNR in dB */
+  psnr: z.number().nullable(),
+});
+export type HoldoutFigures = z.infer<typeof holdoutFiguresSchema>;
+
+export const profileComparisonSchema = z.object({
+  /** held-out faces both models were measured on */
+  faces: z.number(),
+  base: holdoutFiguresSchema.nullable(),
+  tuned: holdoutFiguresSchema,
+});
+export type ProfileComparison = z.infer<typeof profileComparisonSchema>;
+
 export const modelEntrySchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -83,6 +103,10 @@ export const modelEntrySchema = z.object({
   createdAt: z.string(),
   /** evaluation figures recorded with the model, if any */
   metrics: z.record(z.string(), z.number()),
+  /** a fine-tuned profile's figures next to its base's, on the same held-out faces */
+  comparison: profileComparisonSchema.optional(),
+  /** the model a fine-tuned profile was tuned from */
+  tunedFrom: z.object({ name: z.string(), id: z.string().nullable() }).optional(),
 });
 export type ModelEntry = z.infer<typeof modelEntrySchema>;
 
@@ -99,7 +123,68 @@ export const settingsSchema = z.object({
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
-export const jobKindSchema = z.enum(['batch', 'pairs', 'training']);
+export const jobKindSchema = z.enum(['batch', 'pairs', 'training', 'faces', 'finetune']);
+
+/** Ids the services make for face sets and fine-tune runs: plain, file-name-safe. */
+const storeId = z
+  .string()
+  .min(1)
+  .max(60)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'not a valid id');
+
+export const finetunePresetSchema = z.enum(['quick', 'balanced', 'best']);
+export type FinetunePreset = z.infer<typeof finetunePresetSchema>;
+
+export const faceWarningSchema = z.object({
+  code: z.enum(['no-faces', 'too-few-faces', 'one-expression', 'few-of-one-expression']),
+  message: z.string(),
+});
+
+export const faceSplitSchema = z.enum(['train', 'holdout']);
+
+/** One face of a face set as the review grid shows it. */
+export const faceSetFaceSchema = z.object({
+  /** the face's name within its set (its crop file) */
+  file: z.string(),
+  smiling: z.boolean(),
+  split: faceSplitSchema,
+  /** the expression classifier's smile probability when the face was collected */
+  detectedSmile: z.number(),
+  /** the user changed the classifier's label */
+  corrected: z.boolean(),
+  photo: z.string(),
+  faceId: z.string(),
+});
+export type FaceSetFace = z.infer<typeof faceSetFaceSchema>;
+
+export const faceSetSummarySchema = z.object({
+  faceSetId: z.string(),
+  faces: z.array(faceSetFaceSchema),
+  counts: z.object({ train: z.number(), holdout: z.number(), smiling: z.number(), neutral: z.number() }),
+  /** about the training faces: too few, one expression only */
+  warnings: z.array(faceWarningSchema),
+});
+export type FaceSetSummary = z.infer<typeof faceSetSummarySchema>;
+
+export const finetuneRunSchema = z.object({
+  runId: z.string(),
+  name: z.string(),
+  stepsDone: z.number(),
+  totalSteps: z.number(),
+  /** the job training it now, when it runs */
+  jobId: z.string().nullable(),
+});
+export type FinetuneRun = z.infer<typeof finetuneRunSchema>;
+
+export const lossPointSchema = z.object({
+  step: z.number(),
+  phase: z.number(),
+  reconstruction: z.number(),
+  adversarial: z.number(),
+  discriminator: z.number(),
+  discriminatorAccuracy: z.number(),
+});
+export type LossPoint = z.infer<typeof lossPointSchema>;
 
 const empty = z.object({}).strict();
 const ok = z.object({ ok: z.literal(true) });
@@ -144,7 +229,7 @@ export const requests = {
       })
       .strict(),
     reply: z.object({
-      image: z.custom<Uint8Array>((v) => v instanceof Uint8Array),
+      image: binary,
       mime: z.string(),
       width: z.number(),
       height: z.number(),
@@ -230,6 +315,105 @@ export const requests = {
     request: z.object({ id: z.string().min(1), confirmed: z.literal(true) }).strict(),
     reply: ok,
   },
+  'finetune:collect': {
+    /**
+     * Finds, aligns and labels the faces of photos (inside opened folders) as a
+     * new face set; a job. With `person`, only the faces of the person shown as
+     * that face of that photo. The set can be read once the job ends as done.
+     */
+    request: z
+      .object({
+        source: z.union([
+          z.object({ folder: filePath, recursive: z.boolean().default(false) }).strict(),
+          z.object({ photos: z.array(filePath).min(1).max(10_000) }).strict(),
+        ]),
+        person: z
+          .object({ photo: filePath, faceId: z.string().min(1).max(40) })
+          .strict()
+          .optional(),
+        /** faces to hold out for validation (default: about one in eight) */
+        holdout: z.number().int().min(0).max(50).optional(),
+      })
+      .strict(),
+    reply: z.object({ jobId: z.string(), faceSetId: z.string() }),
+  },
+  'finetune:faceSet': {
+    /** the set with each face's crop (a small PNG) for the review grid */
+    request: z.object({ faceSetId: storeId }).strict(),
+    reply: faceSetSummarySchema.extend({
+      faces: z.array(faceSetFaceSchema.extend({ image: binary, mime: z.string() })),
+    }),
+  },
+  'finetune:relabel': {
+    /** the user's corrections before training: label, split, or the face left out */
+    request: z
+      .object({
+        faceSetId: storeId,
+        changes: z
+          .array(
+            z
+              .object({
+                file: z.string().min(1).max(100),
+                smiling: z.boolean().optional(),
+                split: faceSplitSchema.optional(),
+                exclude: z.literal(true).optional(),
+              })
+              .strict(),
+          )
+          .min(1)
+          .max(10_000),
+      })
+      .strict(),
+    reply: faceSetSummarySchema,
+  },
+  'finetune:presets': {
+    /** the presets with their time estimates, and the advanced values they start from for the active model */
+    request: empty,
+    reply: z.object({
+      presets: z.array(z.object({ id: finetunePresetSchema, steps: z.number(), description: z.string() })),
+      defaultPreset: finetunePresetSchema,
+      advanced: z.object({ steps: z.number(), learningRate: z.number(), mu: z.number() }),
+    }),
+  },
+  'finetune:start': {
+    /** fine-tunes the active model on a face set into a new profile; a job */
+    request: z
+      .object({
+        faceSetId: storeId,
+        name: z.string().trim().min(1, 'give the profile a name').max(60, 'name too long'),
+        preset: finetunePresetSchema.default('balanced'),
+        /** overrides the preset */
+        advanced: z
+          .object({
+            steps: z.number().int().min(1).max(20_000).optional(),
+            learningRate: finite.positive().max(0.01, 'learning rate above 0.01').optional(),
+            mu: finite.min(0).max(1, 'mu above 1').optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    reply: z.object({ jobId: z.string(), runId: z.string() }),
+  },
+  'finetune:pause': {
+    /** stops at the next step boundary with a checkpoint; the job ends as cancelled */
+    request: z.object({ runId: storeId }).strict(),
+    reply: ok,
+  },
+  'finetune:resume': {
+    request: z.object({ runId: storeId }).strict(),
+    reply: z.object({ jobId: z.string(), runId: z.string() }),
+  },
+  'finetune:discard': {
+    /** deletes a fine-tune's checkpoints (stopping it first); `confirmed` is the user's answer */
+    request: z.object({ runId: storeId, confirmed: z.literal(true) }).strict(),
+    reply: ok,
+  },
+  'finetune:unfinished': {
+    /** fine-tunes paused or interrupted (the app closed, the worker died), to offer resuming */
+    request: empty,
+    reply: z.object({ runs: z.array(finetuneRunSchema) }),
+  },
   'settings:get': {
     request: empty,
     reply: settingsSchema,
@@ -264,10 +448,42 @@ export const jobEndSchema = z.object({
 });
 export type JobEnd = z.infer<typeof jobEndSchema>;
 
+export const finetuneProgressSchema = z.object({
+  jobId: z.string(),
+  runId: z.string(),
+  /** what the run does now: reading faces, training, or measuring both models on the held-out faces */
+  stage: z.enum(['loading', 'training', 'evaluating']),
+  step: z.number(),
+  totalSteps: z.number(),
+  phase: z.number(),
+  reconstruction: z.number(),
+  adversarial: z.number(),
+  discriminator: z.number(),
+  discriminatorAccuracy: z.number(),
+  etaSeconds: z.number(),
+  /** loss points since the previous event (a resumed run's first event brings its history) */
+  points: z.array(lossPointSchema),
+  /** e.g. "evaluating the base model: 2 of 4 faces" */
+  message: z.string(),
+});
+export type FinetuneProgress = z.infer<typeof finetuneProgressSchema>;
+
+export const finetunePreviewSchema = z.object({
+  jobId: z.string(),
+  runId: z.string(),
+  step: z.number(),
+  /** held-out faces, one per row: original | smile off | smile on */
+  image: binary,
+  mime: z.string(),
+});
+export type FinetunePreview = z.infer<typeof finetunePreviewSchema>;
+
 /** Every event the main process sends. */
 export const events = {
   'job:progress': jobProgressSchema,
   'job:end': jobEndSchema,
+  'finetune:progress': finetuneProgressSchema,
+  'finetune:preview': finetunePreviewSchema,
   'app:status': requests['app:status'].reply,
 } as const;
 

@@ -17,10 +17,12 @@ import { listPhotos } from '../core/editing/batch.js';
 import { ThumbnailCache } from '../core/images/thumbnails.js';
 import { builtInModelId, ModelLibrary, type ModelInfo } from '../core/library/model-library.js';
 import { SidecarStore } from '../core/library/sidecars.js';
-import type { ComputeProgress, JobResult } from '../worker/compute-service.js';
+import type { ComputeProgress } from '../worker/compute-service.js';
 import { ComputeClient, type DirectCall } from './compute-client.js';
 import { dispatch, type Handlers } from './dispatch.js';
+import { createFinetuneServices, type StartJob } from './finetune-handlers.js';
 import { AccessError, FolderAccess } from './folder-access.js';
+import { modelEntry } from './model-entry.js';
 
 /** What settings and app state are kept in (an electron-store instance fits). */
 export interface KeyValueStore {
@@ -74,6 +76,8 @@ const displaySide = 2560;
 const maxRecentFolders = 10;
 /** Progress events are sent at most this often per job; the last one always. */
 const progressIntervalMs = 150;
+/** On close, running fine-tunes get this long to write their checkpoint before the worker stops. */
+const pauseOnCloseMs = 15_000;
 
 /**
  * The services behind the IPC contract, in plain Node: the Electron shell and
@@ -86,10 +90,8 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
   const access = new FolderAccess();
   const sidecars = new SidecarStore(path.join(options.dataDir, 'edits'));
   const thumbnails = new ThumbnailCache(path.join(options.dataDir, 'thumbnails'));
-  const models = new ModelLibrary(
-    path.join(options.resourcesDir, 'models', 'default.mien'),
-    path.join(options.dataDir, 'models'),
-  );
+  const modelsDir = path.join(options.dataDir, 'models');
+  const models = new ModelLibrary(path.join(options.resourcesDir, 'models', 'default.mien'), modelsDir);
   const compute = new ComputeClient();
   const jobs = new Map<string, { kind: JobEnd['kind'] }>();
 
@@ -158,10 +160,7 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
     return (await mkdirAndGrant(access, folder)).real;
   };
 
-  const startJob = (
-    kind: JobEnd['kind'],
-    run: (jobId: string, progress: (p: ComputeProgress) => void) => Promise<JobResult>,
-  ) => {
+  const startJob: StartJob = (kind, run) => {
     const jobId = randomUUID();
     jobs.set(jobId, { kind });
     let lastSent = 0;
@@ -171,19 +170,31 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
       lastSent = now;
       emit('job:progress', { jobId, kind, ...p });
     };
-    void run(jobId, progress)
+    const ended = run(jobId, progress)
       .then((result) => emit('job:end', { jobId, kind, ...result }))
       .catch((error: Error) =>
         emit('job:end', { jobId, kind, state: 'failed', summary: error.message, errors: [], files: [] }),
       )
       .finally(() => jobs.delete(jobId));
-    return { jobId };
+    return { jobId, ended };
   };
 
-  const toEntry = (info: ModelInfo, activeId: string | undefined): ModelEntry => ({
-    ...info,
-    active: info.id === activeId,
+  const finetune = createFinetuneServices({
+    dataDir: options.dataDir,
+    modelsDir,
+    access,
+    compute,
+    activeModelFile: async () => {
+      const info = await activeModelInfo();
+      if (!info) throw new Error('no model to fine-tune: the shipped model is missing; import one in Models');
+      return info.file;
+    },
+    startJob,
+    emit,
   });
+
+  const toEntry = async (info: ModelInfo, activeId: string | undefined): Promise<ModelEntry> =>
+    modelEntry(info, activeId, await models.list());
 
   const handlers: Handlers = {
     'app:status': status,
@@ -241,9 +252,10 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
         quality: request.quality,
         ...(request.format ? { format: request.format } : {}),
       };
-      return startJob('pairs', (jobId, progress) =>
-        compute.job('pairs', [jobId, { photos, faces, target: request.target, outDir, pair }], progress),
+      const { jobId } = startJob('pairs', (id, progress) =>
+        compute.job('pairs', [id, { photos, faces, target: request.target, outDir, pair }], progress),
       );
+      return { jobId };
     },
 
     'batch:start': async (request) => {
@@ -263,7 +275,8 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
         quality: request.quality,
         keepMetadata: request.keepMetadata,
       };
-      return startJob('batch', (jobId, progress) => compute.job('batch', [jobId, options], progress));
+      const { jobId } = startJob('batch', (id, progress) => compute.job('batch', [id, options], progress));
+      return { jobId };
     },
 
     'job:cancel': async ({ jobId }) => {
@@ -274,14 +287,15 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
 
     'models:list': async () => {
       const active = await activeModelInfo();
-      return { models: (await models.list()).map((m) => toEntry(m, active?.id)) };
+      const all = await models.list();
+      return { models: all.map((m) => modelEntry(m, active?.id, all)) };
     },
 
     'models:import': async ({ file, name }) => {
       const chosen = file ?? (await dialogs?.chooseModelFile()) ?? null;
       if (!chosen) return { model: null };
       const imported = await models.import(chosen, name);
-      return { model: toEntry(imported, (await activeModelInfo())?.id) };
+      return { model: await toEntry(imported, (await activeModelInfo())?.id) };
     },
 
     'models:export': async ({ id, file }) => {
@@ -299,7 +313,7 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
       activeModel = { name: model.name, file: model.file };
       modelError = null;
       emit('app:status', await status());
-      return { model: toEntry(model, model.id) };
+      return { model: await toEntry(model, model.id) };
     },
 
     'models:delete': async ({ id }) => {
@@ -317,14 +331,21 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
 
     'settings:set': async (patch) => {
       const next = settingsSchema.parse({ ...settings(), ...patch });
+      const switching = patch.backend !== undefined && patch.backend !== backend?.choice;
+      // Restarting the worker would stop running jobs (a fine-tune loses its steps since the last checkpoint).
+      if (switching && jobs.size > 0) {
+        throw new Error('wait for the running jobs to finish (or pause them) before switching the backend');
+      }
       store.set('settings', next);
-      if (patch.backend && patch.backend !== backend?.choice) {
+      if (switching) {
         // A backend is chosen once per thread: a fresh worker applies the new choice.
         await compute.restart();
         emit('app:status', await status());
       }
       return next;
     },
+
+    ...finetune.handlers,
   };
 
   void compute.ready().catch(() => undefined);
@@ -332,7 +353,11 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
   return {
     dispatch: (channel, payload) => dispatch(handlers, channel, payload),
     servePhoto: (file, size) => servePhoto(access, thumbnails, file, size),
-    close: () => compute.close(),
+    close: async () => {
+      // A fine-tune paused now resumes from this very step; killed, it would lose up to a checkpoint interval.
+      await finetune.pauseAll(pauseOnCloseMs);
+      await compute.close();
+    },
   };
 }
 

@@ -1,10 +1,18 @@
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../core/util/spawn-worker.js';
 import type { ComputeProgress } from '../worker/compute-service.js';
-import type { ComputeArgs, ComputeMethod, ComputeResult, FromWorker, ToWorker } from '../worker/compute-protocol.js';
+import type { FinetuneUpdate } from '../worker/finetune-jobs.js';
+import type {
+  ComputeArgs,
+  ComputeMethod,
+  ComputeResult,
+  FromWorker,
+  JobMethod,
+  ToWorker,
+} from '../worker/compute-protocol.js';
 
 /** A call that does not wait for the worker's setup (the setup itself makes these). */
-export type DirectCall = <M extends Exclude<ComputeMethod, 'batch' | 'pairs'>>(
+export type DirectCall = <M extends Exclude<ComputeMethod, JobMethod>>(
   method: M,
   ...args: ComputeArgs<M>
 ) => Promise<ComputeResult<M>>;
@@ -30,6 +38,7 @@ export class ComputeClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly progressListeners = new Map<string, (progress: ComputeProgress) => void>();
+  private readonly updateListeners = new Map<string, (update: FinetuneUpdate) => void>();
   private setup: ((direct: DirectCall) => Promise<void>) | undefined;
   private closed = false;
 
@@ -38,7 +47,7 @@ export class ComputeClient {
     this.setup = setup;
   }
 
-  async call<M extends Exclude<ComputeMethod, 'batch' | 'pairs'>>(
+  async call<M extends Exclude<ComputeMethod, JobMethod>>(
     method: M,
     ...args: ComputeArgs<M>
   ): Promise<ComputeResult<M>> {
@@ -46,19 +55,22 @@ export class ComputeClient {
     return this.send(method, args) as Promise<ComputeResult<M>>;
   }
 
-  /** Runs a job, passing its progress to `onProgress` until it ends. */
-  async job<M extends 'batch' | 'pairs'>(
+  /** Runs a job, passing its progress to `onProgress` (and a fine-tune's updates to `onUpdate`) until it ends. */
+  async job<M extends JobMethod>(
     method: M,
     args: ComputeArgs<M>,
     onProgress: (progress: ComputeProgress) => void,
+    onUpdate?: (update: FinetuneUpdate) => void,
   ): Promise<ComputeResult<M>> {
     await this.ensureStarted();
     const jobId = args[0];
     this.progressListeners.set(jobId, onProgress);
+    if (onUpdate) this.updateListeners.set(jobId, onUpdate);
     try {
       return (await this.send(method, args)) as ComputeResult<M>;
     } finally {
       this.progressListeners.delete(jobId);
+      this.updateListeners.delete(jobId);
     }
   }
 
@@ -113,6 +125,10 @@ export class ComputeClient {
   private receive(message: FromWorker): void {
     if (message.type === 'progress') {
       this.progressListeners.get(message.jobId)?.(message.progress);
+      return;
+    }
+    if (message.type === 'update') {
+      this.updateListeners.get(message.jobId)?.(message.update);
       return;
     }
     const waiting = this.pending.get(message.id);

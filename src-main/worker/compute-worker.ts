@@ -50,6 +50,14 @@ function call(method: ToWorker['method'], args: unknown[]): Promise<unknown> | u
       return service.batch(a[0]!, a[1]!, progress(a[0]!));
     case 'pairs':
       return service.pairs(a[0]!, a[1]!, progress(a[0]!));
+    case 'collectFaces':
+      return service.collectFaces(a[0]!, a[1]!, progress(a[0]!));
+    case 'finetune':
+      return service.finetune(a[0]!, a[1]!, progress(a[0]!), (update) => {
+        // Preview images are handed over, not copied.
+        const transfer = update.type === 'preview' ? [update.png.buffer as ArrayBuffer] : [];
+        post({ type: 'update', jobId: a[0]!, update }, transfer);
+      });
     case 'cancel':
       return service.cancel(a[0]!);
   }

@@ -19,7 +19,13 @@ export interface JobView {
   cancelling: boolean;
 }
 
-const kindLabels: Record<JobKind, string> = { batch: 'Batch', pairs: 'Before/after pairs', training: 'Training' };
+const kindLabels: Record<JobKind, string> = {
+  batch: 'Batch',
+  pairs: 'Before/after pairs',
+  training: 'Training',
+  faces: 'Finding faces',
+  finetune: 'Fine-tune',
+};
 
 /**
  * Jobs as the main process reports them through job:progress and job:end.

@@ -17,6 +17,8 @@ export interface ModelInfo {
   size: number;
   createdAt: string;
   metrics: Record<string, number>;
+  /** the model a fine-tuned profile was tuned from, as its record names it */
+  tunedFrom?: { name: string; file: string; profileId?: string };
 }
 
 /** Id of the model that ships with the app. */
@@ -80,6 +82,8 @@ export class ModelLibrary {
     const model = await this.get(id);
     await rm(model.file);
     await rm(this.aboutFile(id), { force: true });
+    // A fine-tuned profile keeps its last preview grid beside it.
+    await rm(path.join(this.dir, `${id}.preview.png`), { force: true });
   }
 
   /** What the user called an imported model, beside its file. */
@@ -110,8 +114,19 @@ export class ModelLibrary {
       size: header.config.size,
       createdAt: header.createdAt,
       metrics: numbers(header.meta['metrics']),
+      ...tunedFrom(header),
     };
   }
+}
+
+/** A fine-tuned profile records its base in `meta.finetune.from`; other models have none. */
+function tunedFrom(header: CheckpointHeader): Pick<ModelInfo, 'tunedFrom'> {
+  const finetune = header.meta['finetune'];
+  const from = typeof finetune === 'object' && finetune !== null ? (finetune as { from?: unknown }).from : undefined;
+  if (typeof from !== 'object' || from === null) return {};
+  const { name, file, profileId } = from as Record<string, unknown>;
+  if (typeof name !== 'string' || typeof file !== 'string') return {};
+  return { tunedFrom: { name, file, ...(typeof profileId === 'string' ? { profileId } : {}) } };
 }
 
 function displayName(header: CheckpointHeader, fallback: string): string {
