@@ -133,6 +133,43 @@ export class MienApi {
     await this.call('models:delete', request);
   }
 
+  collectFaces(request: RequestOf<'finetune:collect'>) {
+    return this.call('finetune:collect', request);
+  }
+
+  faceSet(faceSetId: string) {
+    return this.call('finetune:faceSet', { faceSetId });
+  }
+
+  relabelFaces(faceSetId: string, changes: RequestOf<'finetune:relabel'>['changes']) {
+    return this.call('finetune:relabel', { faceSetId, changes });
+  }
+
+  finetunePresets() {
+    return this.call('finetune:presets', {});
+  }
+
+  startFinetune(request: RequestOf<'finetune:start'>) {
+    return this.call('finetune:start', request);
+  }
+
+  async pauseFinetune(runId: string): Promise<void> {
+    await this.call('finetune:pause', { runId });
+  }
+
+  resumeFinetune(runId: string) {
+    return this.call('finetune:resume', { runId });
+  }
+
+  /** Only after the user said yes: the payload carries that answer. */
+  async discardFinetune(runId: string): Promise<void> {
+    await this.call('finetune:discard', { runId, confirmed: true });
+  }
+
+  async unfinishedFinetunes() {
+    return (await this.call('finetune:unfinished', {})).runs;
+  }
+
   settings() {
     return this.call('settings:get', {});
   }

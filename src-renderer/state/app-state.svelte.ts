@@ -2,11 +2,12 @@ import type { ReplyOf, Settings } from '../../src-main/contract/ipc-contract.js'
 import type { MienApi } from '../lib/api.js';
 import { EditorSession } from './editor-session.svelte.js';
 import { EditorState } from './editor-state.svelte.js';
+import { FinetuneState } from './finetune-state.svelte.js';
 import { GalleryState } from './gallery-state.svelte.js';
 import { JobState } from './job-state.svelte.js';
 import { Notifications } from './notifications.svelte.js';
 
-export type View = 'gallery' | 'editor' | 'batch' | 'models';
+export type View = 'gallery' | 'editor' | 'batch' | 'finetune' | 'models' | 'settings';
 
 const outputFolderKey = 'mien.outputFolder';
 
@@ -40,6 +41,7 @@ export class AppState {
   readonly editor = new EditorState();
   readonly jobs = new JobState();
   readonly session: EditorSession;
+  readonly finetune: FinetuneState;
 
   private readonly unsubscribe: (() => void)[] = [];
 
@@ -47,6 +49,7 @@ export class AppState {
     this.session = new EditorSession(api, this.editor, this.notices, {
       saved: (photo, faces) => this.gallery.markEdited(photo, faces),
     });
+    this.finetune = new FinetuneState(api, this.notices);
   }
 
   /** Subscribes to the main process's events and loads what the first screen needs. */
@@ -56,10 +59,23 @@ export class AppState {
       this.api.on('job:end', (event) => {
         this.jobs.ended(event);
         if (event.state === 'failed') this.notices.error(event.summary);
+        void this.finetune.jobEnded(event);
       }),
+      this.api.on('finetune:progress', (event) => this.finetune.progress(event)),
+      this.api.on('finetune:preview', (event) => this.finetune.preview(event)),
       this.api.on('app:status', (status) => (this.status = status)),
     );
-    await Promise.all([this.refreshStatus(), this.loadSettings(), this.loadRecent()]);
+    await Promise.all([this.refreshStatus(), this.loadSettings(), this.loadRecent(), this.offerPausedFinetunes()]);
+  }
+
+  /** A fine-tune left paused (or cut off when the app closed) is offered for resuming. */
+  private async offerPausedFinetunes(): Promise<void> {
+    await this.finetune.load();
+    const paused = this.finetune.unfinished;
+    if (paused.length > 0) {
+      const names = paused.map((run) => `“${run.name}”`).join(', ');
+      this.notices.info(`Paused fine-tune${paused.length === 1 ? '' : 's'} ${names}: resume in the Fine-tune tab.`);
+    }
   }
 
   stop(): void {
@@ -85,11 +101,14 @@ export class AppState {
     }
   }
 
-  async updateSettings(changes: Partial<Settings>): Promise<void> {
+  /** Saves settings; false (with the reason shown) when the main process refused them. */
+  async updateSettings(changes: Partial<Settings>): Promise<boolean> {
     try {
       this.settings = await this.api.updateSettings(changes);
+      return true;
     } catch (error) {
       this.notices.error(error, 'Saving settings');
+      return false;
     }
   }
 
