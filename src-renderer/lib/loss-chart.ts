@@ -6,6 +6,8 @@ export interface ChartLine {
   series: LossSeries;
   /** SVG path data in the chart's own coordinates */
   path: string;
+  /** where the newest value is drawn (marked, so a line of one point still shows) */
+  end: { x: number; y: number };
   /** the newest value, for the legend */
   latest: number;
   min: number;
@@ -71,7 +73,15 @@ function line(points: LossPoint[], name: LossSeries, box: ChartBox): ChartLine {
   const y = (value: number) =>
     box.padding + (max === min ? innerHeight / 2 : (1 - (value - min) / (max - min)) * innerHeight);
   const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${round(x(p.step))},${round(y(p[name]))}`).join(' ');
-  return { series: name, path, latest: values.at(-1)!, min, max };
+  const newest = points.at(-1)!;
+  return {
+    series: name,
+    path,
+    end: { x: round(x(newest.step)), y: round(y(newest[name])) },
+    latest: values.at(-1)!,
+    min,
+    max,
+  };
 }
 
 /** Every n-th point so at most `limit` remain, always keeping the last. */

@@ -112,17 +112,19 @@ export class FinetuneState {
         this.advanced = { ...presets.advanced };
       }
       this.presets = presets;
-      this.unfinished = unfinished;
+      this.unfinished = unfinished.filter((u) => u.jobId === null);
+      // A run still training (the window was reloaded) is followed again rather than offered for resuming.
+      const training = unfinished.find((u) => u.jobId !== null);
+      if (training && !this.run) {
+        this.run = {
+          ...blankRun(training.runId, training.name, 'running'),
+          jobId: training.jobId,
+          step: training.stepsDone,
+          totalSteps: training.totalSteps,
+        };
+      }
     } catch (error) {
       this.notices.error(error, 'Loading fine-tune settings');
-    }
-  }
-
-  async refreshUnfinished(): Promise<void> {
-    try {
-      this.unfinished = await this.api.unfinishedFinetunes();
-    } catch (error) {
-      this.notices.error(error, 'Listing paused fine-tunes');
     }
   }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -15,6 +15,18 @@ import { startHost, type RunningHost } from '../../src-main/host/ws-host.js';
  */
 
 const photosDir = path.resolve(process.cwd(), '../shared/data/photos');
+const celebaDir = path.resolve(process.cwd(), '../shared/data/faces/images');
+/** CelebA photos with one face each, four smiling and four not: a tiny fine-tune's faces */
+const finetunePhotos = [
+  '000016.jpg',
+  '000019.jpg',
+  '000017.jpg',
+  '000020.jpg',
+  '000018.jpg',
+  '000022.jpg',
+  '000010.jpg',
+  '000014.jpg',
+];
 const rendererDir = path.resolve('out/renderer');
 const screens = path.resolve('test-results/screens');
 const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -147,6 +159,85 @@ describe('the app in a browser', () => {
     await side.getByRole('button', { name: 'Export before/after' }).click();
     await expect.poll(() => readdir(outDir).catch(() => []), { timeout: 120_000 }).toEqual(['obama-before-after.jpg']);
     await screenshot('5-pairs');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('saves export defaults in Settings, and the Batch panel starts from them', async () => {
+    await page.getByRole('tab', { name: 'Settings' }).click();
+    const settings = page.getByRole('region', { name: 'Settings' });
+    await expect
+      .poll(() => settings.getByTestId('settings-backend').textContent())
+      .toMatch(/WebAssembly|JavaScript|native|GPU/);
+    await settings.getByLabel('Format').selectOption('png');
+    await settings.getByLabel('Keep metadata (EXIF, XMP)').uncheck();
+    await settings.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status', { name: 'Messages' }).getByText('Settings saved').waitFor();
+    expect(await settings.getByRole('button', { name: 'Save settings' }).isDisabled()).toBe(true);
+    await screenshot('6-settings');
+    await page.getByRole('tab', { name: 'Batch' }).click();
+    const batch = page.getByRole('region', { name: 'Batch edit' });
+    expect(await batch.getByLabel('Format').inputValue()).toBe('png');
+    expect(await batch.getByLabel('Keep metadata (EXIF, XMP)').isChecked()).toBe(false);
+  });
+
+  it('fine-tunes the model on a folder of faces from the Fine-tune tab', async () => {
+    const folder = path.join(root, 'my-faces');
+    await mkdir(folder);
+    for (const name of finetunePhotos) await copyFile(path.join(celebaDir, name), path.join(folder, name));
+    await page.getByRole('tab', { name: 'Gallery' }).click();
+    await page.getByLabel('Folder path').fill(folder);
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await expect.poll(() => page.getByRole('listbox', { name: 'Photos' }).getByRole('option').count()).toBe(8);
+
+    await page.getByRole('tab', { name: 'Fine-tune' }).click();
+    const source = page.getByRole('region', { name: '1. Photos to learn from' });
+    await source.getByRole('radio', { name: /Opened folder/ }).check();
+    await source.getByRole('button', { name: 'Find faces' }).click();
+    const faces = page.getByRole('list', { name: 'Faces' }).getByRole('listitem');
+    await expect.poll(() => faces.count(), { timeout: 120_000 }).toBe(8);
+    // The classifier's label of the first face, flipped by the user.
+    const first = page.getByRole('listitem', { name: 'Face 1' });
+    const smiling = first.getByRole('radio', { name: 'Smiling' });
+    await first.getByRole('radio', { name: (await smiling.isChecked()) ? 'Neutral' : 'Smiling' }).check();
+    await first.getByText('corrected').waitFor();
+    await page.getByRole('listitem', { name: 'Face 2' }).getByLabel('Held out').check();
+    await expect.poll(() => page.getByTestId('face-counts').textContent()).toMatch(/2 held\s+out/);
+    await screenshot('7-finetune-review');
+
+    const train = page.getByRole('region', { name: '3. Train a profile' });
+    await train.getByLabel('Profile name').fill('My faces');
+    await train.getByRole('radio', { name: /Quick/ }).check();
+    await train.getByText('Advanced', { exact: true }).click();
+    await train.getByLabel('Steps', { exact: true }).fill('6');
+    await train.getByRole('button', { name: 'Start fine-tune' }).click();
+
+    const run = page.getByRole('region', { name: 'Fine-tune “My faces”' });
+    await run.getByTestId('finetune-preview').waitFor({ timeout: 120_000 });
+    await expect.poll(() => run.getByRole('img', { name: /^Loss in phase 1/ }).count(), { timeout: 120_000 }).toBe(1);
+    await screenshot('8-finetune-running');
+    // Paused at a step boundary with a checkpoint, then resumed where it stopped.
+    await run.getByRole('button', { name: 'Pause' }).click();
+    await run.getByRole('status').getByText('Paused', { exact: true }).waitFor({ timeout: 120_000 });
+    await screenshot('9-finetune-paused');
+    const pausedAt = Number(/Step (\d+) of 6/.exec((await run.getByTestId('finetune-step').textContent()) ?? '')?.[1]);
+    expect(pausedAt).toBeGreaterThan(0);
+    expect(pausedAt).toBeLessThan(6);
+    await run.getByRole('button', { name: 'Resume' }).click();
+    await run.getByRole('status').getByText('Finished').waitFor({ timeout: 240_000 });
+    const figures = run.getByRole('table');
+    await figures.getByText('Expression success').waitFor();
+    expect(await figures.textContent()).toMatch(/On the same 2 held-out faces/);
+    await run.getByRole('button', { name: 'Activate My faces' }).click();
+    await expect
+      .poll(() => page.getByRole('contentinfo', { name: 'Status' }).getByTestId('status-model').textContent())
+      .toContain('My faces');
+    await screenshot('10-finetune-done');
+
+    await run.getByRole('button', { name: 'Open Models' }).click();
+    const card = page.getByRole('article', { name: 'My faces' });
+    await card.getByText(/Fine-tuned from/).waitFor();
+    await card.getByRole('button', { name: /^Roll back to/ }).waitFor();
+    await screenshot('11-models-profile');
     expect(pageErrors).toEqual([]);
   });
 });

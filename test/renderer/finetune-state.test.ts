@@ -308,6 +308,22 @@ describe('FinetuneState', () => {
     expect(state.unfinished).toEqual([]);
   });
 
+  test('a run still training when the screen loads (a reloaded window) is followed, not offered', async () => {
+    const { state } = setup({
+      'finetune:unfinished': () => ({
+        runs: [
+          { runId: 'anna', name: 'Anna', stepsDone: 20, totalSteps: 120, jobId: 'job-live' },
+          { runId: 'ben', name: 'Ben', stepsDone: 40, totalSteps: 120, jobId: null },
+        ],
+      }),
+    });
+    await state.load();
+    expect(state.run).toMatchObject({ runId: 'anna', jobId: 'job-live', state: 'running', step: 20 });
+    expect(state.unfinished.map((u) => u.runId)).toEqual(['ben']);
+    state.progress(progress({ jobId: 'job-live', step: 21, points: [point(21)] }));
+    expect(state.run?.step).toBe(21);
+  });
+
   test('reset revokes the crops and forgets the run', async () => {
     const { state, revoked } = await withFaceSet();
     state.reset();

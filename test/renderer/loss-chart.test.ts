@@ -26,6 +26,8 @@ describe('phaseCharts', () => {
     // A flat line (or a single point) sits in the middle.
     expect(charts[0]!.lines.find((l) => l.series === 'adversarial')!.path).toBe('M5,30 L55,30 L105,30');
     expect(charts[1]!.lines[0]!.path).toBe('M55,30');
+    expect(charts[1]!.lines[0]!.end).toEqual({ x: 55, y: 30 });
+    expect(reconstruction.end).toEqual({ x: 105, y: 30 });
   });
 
   test('points arriving out of order are sorted; long runs are thinned but keep the last point', () => {
