@@ -91,13 +91,18 @@ beforeAll(async () => {
   await selectBackend('wasm');
   await mkdir(path.join(root, 'resources', 'models'), { recursive: true });
   baseFile = await untrainedBase(path.join(root, 'resources', 'models', 'default.mien'));
-  services = await createAppServices({
+  services = await openServices();
+});
+
+/** The services on the test's data folder, as the app starts them (again after a close). */
+function openServices(): Promise<AppServices> {
+  return createAppServices({
     dataDir: path.join(root, 'data'),
     resourcesDir: path.join(root, 'resources'),
     store: new JsonFileStore(path.join(root, 'data', 'settings.json')),
     emit: (event, body) => events.push({ event, body }),
   });
-});
+}
 
 afterAll(async () => {
   await services?.close();
@@ -229,5 +234,24 @@ describe('a fine-tune from the services', () => {
     expect((await jobEnd(jobId)).state).toBe('cancelled');
     expect((await call('finetune:unfinished')).runs).toEqual([]);
     expect((await call('models:list')).models.map((m) => m.id)).not.toContain('ben');
+    expect((await failure('finetune:discard', { runId: 'ben', confirmed: true })).message).toMatch(
+      /holds no fine-tune/,
+    );
+  });
+
+  it('pauses a running fine-tune when the app closes, and offers it again at the next start', async () => {
+    const faceSetId = (await collect(path.join(photos, 'more'))).faceSetId;
+    const { jobId } = await call('finetune:start', { faceSetId, name: 'Cleo', advanced: { steps: 6 } });
+    await waitFor(() => eventsOf<FinetuneProgress>('finetune:progress', (e) => e.jobId === jobId && e.step >= 1)[0]);
+    await services.close();
+    expect((await jobEnd(jobId)).state).toBe('cancelled');
+
+    services = await openServices();
+    const [paused] = (await call('finetune:unfinished')).runs;
+    expect(paused).toMatchObject({ runId: 'cleo', name: 'Cleo', jobId: null });
+    expect(paused!.stepsDone).toBeGreaterThanOrEqual(1);
+    const resumed = await call('finetune:resume', { runId: 'cleo' });
+    expect((await jobEnd(resumed.jobId)).state).toBe('done');
+    expect((await call('models:list')).models.map((m) => m.id)).toContain('cleo');
   });
 });
