@@ -156,6 +156,17 @@ describe('a fine-tune from the services', () => {
     expect(set.warnings.map((w) => w.code)).toContain('too-few-faces');
   });
 
+  it('collects only the faces of one person when asked (a face of a photo)', async () => {
+    const person = { photo: path.join(photos, '000002.jpg'), faceId: 'face-1' };
+    const { jobId, faceSetId: personSet } = await call('finetune:collect', { source: { folder: photos }, person });
+    const end = await jobEnd(jobId);
+    expect(end.state).toBe('done');
+    expect(end.errors).toContainEqual({ file: path.join(photos, '000005.jpg'), error: 'no face of this person' });
+    const set = await call('finetune:faceSet', { faceSetId: personSet });
+    expect(set.faces.map((f) => path.basename(f.photo))).toEqual(['000002.jpg']);
+    expect(set.warnings.map((w) => w.code)).toEqual(['too-few-faces', 'one-expression']);
+  });
+
   it('takes the user’s corrections: a label, a split, a face left out', async () => {
     const before = await call('finetune:faceSet', { faceSetId });
     const [first, second, third] = before.faces;
