@@ -228,6 +228,10 @@ describe('a fine-tune from the services', () => {
     expect(profile.comparison?.faces).toBeGreaterThan(0);
     expect(profile.comparison?.base?.psnr).toBeGreaterThan(0);
     expect(profile.comparison?.tuned.expressionSuccess).toBeGreaterThanOrEqual(0);
+    // Exported and imported again, a profile keeps its figures and its base.
+    const exported = (await call('models:export', { id: 'anna', file: path.join(root, 'exports', 'anna.mien') })).file!;
+    const imported = (await call('models:import', { file: exported, name: 'Anna again' })).model!;
+    expect(imported).toMatchObject({ comparison: profile.comparison, tunedFrom: { id: 'default' } });
     await call('models:activate', { id: 'anna' });
     expect((await call('app:status')).model?.name).toBe('Anna');
     expect((await failure('finetune:start', { faceSetId, name: 'ANNA' })).message).toMatch(/exists already/);
