@@ -70,6 +70,9 @@ describe('a fine-tune', () => {
     expect(previews[0]!.step).toBe(0);
     expect(previews.at(-1)!.step).toBe(6);
     expect([...previews[0]!.png.subarray(0, 4)]).toEqual(pngMagic);
+    // Each preview measures the held-out reconstruction: the validation curve, kept with the profile.
+    expect(profile.validation).toEqual(previews.map((p) => ({ step: p.step, psnr: p.validationPsnr })));
+    for (const point of profile.validation!) expect(point.psnr).toBeGreaterThan(0);
 
     const { base: baseMetrics, tuned } = profile.metrics;
     expect(baseMetrics?.faces).toBe(2);

@@ -10,8 +10,10 @@ import {
 } from '../../core/finetune/collect-faces.js';
 import { createFaceSet, updateFaceSet, type FaceChange, type FaceSet } from '../../core/finetune/face-set.js';
 import {
+  discardFinetune,
   resumeFinetune,
   startFinetune,
+  unfinishedFinetunes,
   type FinetuneControl,
   type FinetuneResult,
 } from '../../core/finetune/finetune.js';
@@ -219,6 +221,17 @@ function registerFinetune(program: Command, run: RunCommand): void {
         reportFinetune(reporter, await withPause(reporter, options.preview, (c) => resumeFinetune(workDir, c)));
       }),
     );
+
+  program
+    .command('finetune-discard')
+    .description('delete a paused fine-tune’s checkpoints (cancel it for good)')
+    .argument('<work-dir>', 'the folder `finetune` named when it paused')
+    .action((workDir: string) =>
+      run(async (reporter) => {
+        await discardFinetune(workDir);
+        reporter.result({ discarded: workDir }, () => `discarded ${workDir}`);
+      }),
+    );
 }
 
 function presetHelp(): string {
@@ -286,7 +299,10 @@ async function withPause(
         if (event.type === 'note') reporter.note(event.message);
         if (event.type === 'preview') {
           if (previewFile) void writeFile(previewFile, event.png).catch(() => undefined);
-          reporter.note(`preview at step ${event.step}: ${previewFile ?? event.file}`);
+          const psnr = event.validationPsnr.toFixed(2);
+          reporter.note(
+            `preview at step ${event.step} (held-out reconstruction ${psnr} dB): ${previewFile ?? event.file}`,
+          );
         }
       },
     });
@@ -430,9 +446,13 @@ function registerProfiles(program: Command, run: RunCommand): void {
       run(async (reporter) => {
         const all = await store(options).list();
         const active = await store(options).active();
-        reporter.result({ active, profiles: all }, () =>
+        const unfinished = await unfinishedFinetunes(options.profiles);
+        reporter.result({ active, profiles: all, unfinished }, () =>
           [
             `active: ${active ? ('profile' in active ? active.profile : active.file) : 'the shipped model'}`,
+            ...unfinished.map(
+              (u) => `paused: "${u.name}" at step ${u.stepsDone}/${u.totalSteps} (mien finetune-resume ${u.workDir})`,
+            ),
             ...all.flatMap((p) => [
               `${p.id}  "${p.name}"  from ${p.from.name}, ${p.faces.train} faces`,
               ...metricsTable(p.metrics),

@@ -26,7 +26,7 @@ import {
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { fileExists } from '../util/file-exists.js';
 import { readFaceSet, type FaceSet } from './face-set.js';
-import { evaluateHoldout, previewFacesOf, renderPreview, type HoldoutMetrics } from './holdout.js';
+import { evaluateHoldout, previewFacesOf, PreviewQueue, type HoldoutMetrics, type PreviewEvent } from './holdout.js';
 import { LossWatch } from './loss-watch.js';
 import { fileSha256, profilePreviewFile, ProfileStore, type Profile, type ProfileRecord } from './profiles.js';
 import {
@@ -55,11 +55,7 @@ export interface FinetuneRequest {
 }
 
 export type FinetuneEvent =
-  | TrainingEvent
-  /** a grid of held-out faces (original | smile off | smile on) as the model at `step` edits them */
-  | { type: 'preview'; step: number; png: Uint8Array; file: string }
-  | { type: 'evaluating'; model: 'base' | 'tuned'; done: number; total: number }
-  | { type: 'note'; message: string };
+  TrainingEvent | PreviewEvent | { type: 'evaluating'; model: 'base' | 'tuned'; done: number; total: number };
 
 export interface FinetuneControl {
   /** aborting pauses the run at the next step boundary, with a checkpoint */
@@ -90,6 +86,8 @@ const jobSchema = z.object({
   settings: runSettingsSchema,
   previewEvery: z.number().int().positive(),
   secondsTraining: z.number(),
+  /** held-out reconstruction PSNR at each preview, over every session */
+  validation: z.array(z.object({ step: z.number(), psnr: z.number() })).default([]),
   createdAt: z.string(),
 });
 type FinetuneJob = z.infer<typeof jobSchema>;
@@ -146,8 +144,7 @@ export async function unfinishedFinetunes(profilesDir: string): Promise<Finetune
     const workDir = path.join(root, name);
     const job = await readJob(workDir).catch(() => undefined);
     if (!job || (await new ProfileStore(job.profilesDir).has(job.id))) continue;
-    const header = await readCheckpointHeader(path.join(workDir, runFolder, checkpointFileName)).catch(() => undefined);
-    const step = typeof header?.meta['step'] === 'number' ? header.meta['step'] : 0;
+    const step = await savedStep(path.join(workDir, runFolder));
     found.push({ workDir, name: job.name, stepsDone: step, totalSteps: totalSteps(job.settings.schedule) });
   }
   return found;
@@ -163,8 +160,9 @@ async function planFinetune(request: FinetuneRequest): Promise<FinetuneJob> {
   await ensureWritableFolder(profilesDir, 'profiles');
   const profiles = new ProfileStore(profilesDir);
   const id = slug(name);
-  if (await profiles.has(id))
+  if (await profiles.has(id)) {
     throw new FinetuneError(`a profile "${id}" already exists in ${profilesDir}; choose another name`);
+  }
   const from = path.resolve(request.from);
   const baseHeader = await readCheckpointHeader(from);
   const set = await readFaceSet(request.faceSet);
@@ -194,6 +192,7 @@ async function planFinetune(request: FinetuneRequest): Promise<FinetuneJob> {
     settings,
     previewEvery: previewEvery(settings),
     secondsTraining: 0,
+    validation: [],
     createdAt: new Date().toISOString(),
   };
 }
@@ -206,7 +205,13 @@ async function execute(
   control: FinetuneControl,
 ): Promise<FinetuneResult> {
   const runDir = path.join(workDir, runFolder);
-  const previews = new PreviewQueue(await previewFacesOf(set), path.join(workDir, previewFileName), control);
+  // Points past the last checkpoint (a killed session) are measured again as the run repeats those steps.
+  const resumedAt = await savedStep(runDir);
+  const validation = job.validation.filter((v) => v.step <= resumedAt);
+  const previews = new PreviewQueue(await previewFacesOf(set), path.join(workDir, previewFileName), (event) => {
+    if (event.type === 'preview') validation.push({ step: event.step, psnr: event.validationPsnr });
+    control.onEvent?.(event);
+  });
   const resuming = await fileExists(path.join(runDir, checkpointFileName));
   if (!resuming) previews.add(0, () => ExpressionModel.load(job.from.file));
   const total = totalSteps(job.settings.schedule);
@@ -236,10 +241,10 @@ async function execute(
   }
   await previews.settle();
   const secondsTraining = job.secondsTraining + result.secondsTraining;
-  await saveJob(workDir, { ...job, secondsTraining });
+  await saveJob(workDir, { ...job, secondsTraining, validation });
   const outcome = { workDir, stepsDone: result.stepsDone, totalSteps: result.totalSteps, curve: result.curve };
   if (result.status === 'cancelled') return { status: 'paused', ...outcome, secondsTraining };
-  const profile = await finish(job, set, result, secondsTraining, previews, control);
+  const profile = await finish({ ...job, validation }, set, result, secondsTraining, previews, control);
   await cleanUp(workDir, job, profile);
   return { status: 'finished', ...outcome, secondsTraining, profile };
 }
@@ -337,44 +342,8 @@ function profileRecord(
     },
     secondsTraining,
     metrics: { ...(base ? { base } : {}), ...(tuned ? { tuned } : {}) },
+    validation: job.validation,
   };
-}
-
-/**
- * Preview grids drawn one after another while training goes on: each loads
- * the model of a checkpoint, so the run is never held up waiting for one. A
- * failed preview is reported and skipped; it never stops the run.
- */
-class PreviewQueue {
-  private chain: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly faces: Awaited<ReturnType<typeof previewFacesOf>>,
-    private readonly file: string,
-    private readonly control: FinetuneControl,
-  ) {}
-
-  add(step: number, load: () => Promise<ExpressionModel>): void {
-    const emit = this.control.onEvent;
-    if (this.faces.length === 0 || !emit) return;
-    this.chain = this.chain
-      .then(async () => {
-        const model = await load();
-        try {
-          const png = await renderPreview(model, this.faces);
-          if (!png) return;
-          await writeFileAtomic(this.file, [png]);
-          emit({ type: 'preview', step, png, file: this.file });
-        } finally {
-          model.dispose();
-        }
-      })
-      .catch((error: unknown) => emit({ type: 'note', message: `no preview at step ${step}: ${messageOf(error)}` }));
-  }
-
-  settle(): Promise<void> {
-    return this.chain;
-  }
 }
 
 /** Trainer and file-system failures in the words of a fine-tune. */
@@ -400,6 +369,12 @@ function keptMessage(workDir: string, settings: RunSettings): string {
     `no profile was written and the last good checkpoint is kept in ${workDir}. ` +
     `Start again with a lower learning rate (this run used ${settings.schedule.learningRate}) or mu (${settings.schedule.mu[0]})`
   );
+}
+
+/** The step of the run's last checkpoint (0 before the first). */
+async function savedStep(runDir: string): Promise<number> {
+  const header = await readCheckpointHeader(path.join(runDir, checkpointFileName)).catch(() => undefined);
+  return typeof header?.meta['step'] === 'number' ? header.meta['step'] : 0;
 }
 
 async function saveJob(workDir: string, job: FinetuneJob): Promise<void> {
@@ -434,8 +409,4 @@ function profileIdOf(file: string, profilesDir: string): { profileId?: string } 
   return path.dirname(file) === profilesDir && file.endsWith('.mien')
     ? { profileId: path.basename(file, '.mien') }
     : {};
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

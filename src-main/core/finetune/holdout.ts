@@ -3,11 +3,16 @@
  * (original | smile off | smile on) while training, and at the end the same
  * figures `mien eval` reports, for the base and the fine-tuned model alike.
  */
+import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
+import { cropInput } from '../editing/residual-edit.js';
+import { psnr } from '../evaluation/image-metrics.js';
+import { extractCrop } from '../faces/alignment.js';
 import { evaluateModel, type EvalReport } from '../evaluation/evaluate.js';
 import { renderEditGrid, type GridColumn, type GridFace } from '../evaluation/grid.js';
 import { readRgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { FaceSet } from './face-set.js';
 
 /** The figures of one model on the held-out faces. */
@@ -28,6 +33,23 @@ export interface HoldoutMetrics {
   ssim: number;
 }
 
+export type PreviewEvent =
+  | {
+      type: 'preview';
+      step: number;
+      /** a grid of held-out faces (original | smile off | smile on) as the model at `step` edits them */
+      png: Uint8Array;
+      file: string;
+      /** how well the model reconstructs those faces, dB: falling while the training loss falls means overfitting */
+      validationPsnr: number;
+    }
+  | { type: 'note'; message: string };
+
+/** A held-out face of a preview, with the label its reconstruction is measured with. */
+export interface PreviewFace extends GridFace {
+  label: number;
+}
+
 export const previewColumns: GridColumn[] = [
   { title: 'original' },
   { title: 'smile off', target: 0 },
@@ -38,15 +60,15 @@ const previewFaces = 4;
 const previewCell = 96;
 
 /** The held-out faces a preview shows, read once per run. */
-export async function previewFacesOf(set: FaceSet): Promise<GridFace[]> {
+export async function previewFacesOf(set: FaceSet): Promise<PreviewFace[]> {
   const held = set.faces.filter((f) => f.split === 'holdout').slice(0, previewFaces);
-  const faces: GridFace[] = [];
+  const faces: PreviewFace[] = [];
   for (const entry of held) {
     const image = await readRgbImage(path.join(set.imagesDir, entry.file));
     // The crop is already aligned: its frame is the whole image.
     const frame = { centerX: image.width / 2, centerY: image.height / 2, size: image.width, angle: 0 };
     // A corrected label is the truth; otherwise edit from what the classifier saw, as the editor does.
-    faces.push({ image, frame, smile: entry.corrected ? entry.smiling : entry.classifierSmile });
+    faces.push({ image, frame, smile: entry.corrected ? entry.smiling : entry.classifierSmile, label: entry.smiling });
   }
   return faces;
 }
@@ -56,6 +78,58 @@ export async function renderPreview(model: ExpressionModel, faces: GridFace[]): 
   if (faces.length === 0) return undefined;
   const png = await renderEditGrid(model, faces, { cell: previewCell, columns: previewColumns });
   return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
+}
+
+/** Mean reconstruction PSNR of the faces at the model's size, with their true labels (as `mien eval` measures it). */
+export function validationPsnr(model: ExpressionModel, faces: PreviewFace[]): number {
+  const size = model.config.size;
+  let sum = 0;
+  for (const face of faces) {
+    const crop = extractCrop(face.image, face.frame, size);
+    const decoded = tf.tidy(() => {
+      const output = model.predict(cropInput(crop, size), [face.label]);
+      return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255)).dataSync() as Float32Array;
+    });
+    sum += Math.min(psnr(crop, decoded), 100);
+  }
+  return sum / Math.max(1, faces.length);
+}
+
+/**
+ * Preview grids drawn one after another while training goes on: each loads
+ * the model of a checkpoint, so the run is never held up waiting for one. A
+ * failed preview is reported and skipped; it never stops the run.
+ */
+export class PreviewQueue {
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly faces: PreviewFace[],
+    private readonly file: string,
+    private readonly emit: ((event: PreviewEvent) => void) | undefined,
+  ) {}
+
+  add(step: number, load: () => Promise<ExpressionModel>): void {
+    const emit = this.emit;
+    if (this.faces.length === 0 || !emit) return;
+    this.chain = this.chain
+      .then(async () => {
+        const model = await load();
+        try {
+          const png = await renderPreview(model, this.faces);
+          if (!png) return;
+          await writeFileAtomic(this.file, [png]);
+          emit({ type: 'preview', step, png, file: this.file, validationPsnr: validationPsnr(model, this.faces) });
+        } finally {
+          model.dispose();
+        }
+      })
+      .catch((error: unknown) => emit({ type: 'note', message: `no preview at step ${step}: ${messageOf(error)}` }));
+  }
+
+  settle(): Promise<void> {
+    return this.chain;
+  }
 }
 
 /** Evaluates a model on the set's held-out faces; undefined when it holds none out. */
@@ -90,4 +164,8 @@ export function holdoutMetrics(report: EvalReport): HoldoutMetrics {
     psnr: report.psnr,
     ssim: report.ssim,
   };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

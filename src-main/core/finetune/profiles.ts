@@ -57,6 +57,8 @@ export const profileRecordSchema = z.object({
   secondsTraining: z.number(),
   /** figures on the held-out faces; absent when none were held out */
   metrics: z.object({ base: metricsSchema.optional(), tuned: metricsSchema.optional() }),
+  /** held-out reconstruction PSNR at each preview (step 0 is the base) */
+  validation: z.array(z.object({ step: z.number(), psnr: z.number() })).optional(),
 });
 export type ProfileRecord = z.infer<typeof profileRecordSchema>;
 
