@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import {
   unfinishedFinetunes,
   type FinetuneEvent,
 } from '../../src-main/core/finetune/finetune.js';
+import { loadFaceApi } from '../../src-main/core/faces/detect-faces.js';
 import { LossWatch } from '../../src-main/core/finetune/loss-watch.js';
 import { describeWriteError } from '../../src-main/core/finetune/storage.js';
 import { ModelLibrary } from '../../src-main/core/library/model-library.js';
@@ -37,6 +39,8 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'mien-ft-run-'));
   base = await untrainedBase(path.join(root, 'base.mien'));
   faces = await celebaFaceSet(path.join(root, 'faces'), 12, 2);
+  // The face networks hold their weights for the life of the process: load them before counting tensors.
+  await loadFaceApi();
 });
 // Runs leave checkpoints of tens of megabytes.
 afterAll(() => rm(root, { recursive: true, force: true }));
@@ -96,8 +100,9 @@ describe('a fine-tune', () => {
     ).rejects.toThrow(/profile "anna" already exists/);
   });
 
-  it('pauses at a step boundary and resumes where it stopped', async () => {
+  it('pauses at a step boundary and resumes where it stopped, leaking no tensors per step', async () => {
     const profilesDir = path.join(await scratch(), 'profiles');
+    const tensorsBefore = tf.memory().numTensors;
     const controller = new AbortController();
     const paused = await startFinetune(
       { name: 'Ben', faceSet: faces.dir, from: base, profilesDir, advanced: tiny },
@@ -114,6 +119,9 @@ describe('a fine-tune', () => {
     expect(events.filter((e) => e.type === 'progress').map((e) => (e as { step: number }).step)).toEqual([4, 5, 6]);
     expect(resumed).toMatchObject({ status: 'finished', stepsDone: 6, profile: { id: 'ben' } });
     expect(await unfinishedFinetunes(profilesDir)).toEqual([]);
+    // Nothing grows per step or per preview: what stays is the trainer's 2 tensors per session and the face
+    // networks' one-time warm-up (a leak per step or per preview would add 6 or 4 more).
+    expect(tf.memory().numTensors - tensorsBefore).toBeLessThanOrEqual(10);
   });
 
   it('survives SIGKILL: resumes from the last checkpoint, losing at most the checkpoint interval', async () => {
