@@ -86,6 +86,7 @@ describe('labelling faces from photos', () => {
       ['broken.jpg', expect.stringMatching(/not an image/)],
       ['sky.png', 'no face found'],
     ]);
+    await expect(collectFaces({ folder: path.join(dir, 'missing') })).rejects.toThrow(/missing: folder not found/);
   });
 
   it('stops when cancelled', async () => {

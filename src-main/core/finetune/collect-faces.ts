@@ -9,6 +9,7 @@ import { detectionSide } from '../editing/edit-photo.js';
 import { extractCrop, type CropFrame } from '../faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces.js';
 import { readRgbImage, type RgbImage } from '../images/read-image.js';
+import { FinetuneError } from './storage.js';
 
 /** Which photos to look in: a folder (optionally with its subfolders) or a list of files. */
 export type PhotoSelection = { folder: string; recursive?: boolean } | { files: string[] };
@@ -96,7 +97,12 @@ export async function collectFaces(selection: PhotoSelection, options: CollectOp
 
 /** The photos of a folder (by extension, hidden files left out), sorted so runs repeat. */
 export async function listPhotos(folder: string, recursive = false): Promise<string[]> {
-  const entries = await readdir(folder, { withFileTypes: true, recursive });
+  const entries = await readdir(folder, { withFileTypes: true, recursive }).catch((error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new FinetuneError(
+      `${folder}: ${code === 'ENOENT' ? 'folder not found' : code === 'ENOTDIR' ? 'not a folder' : String(error)}`,
+    );
+  });
   return entries
     .filter((e) => e.isFile() && !e.name.startsWith('.') && photoExtensions.has(path.extname(e.name).toLowerCase()))
     .map((e) => path.join(e.parentPath, e.name))
