@@ -29,6 +29,7 @@ import {
 } from '../../core/finetune/settings.js';
 import { slug } from '../../core/finetune/storage.js';
 import { defaultModelPath } from '../../core/model/default-model.js';
+import { fileExists } from '../../core/util/file-exists.js';
 import {
   nonNegativeInt,
   nonNegativeNumber,
@@ -257,6 +258,17 @@ function advancedOf(options: FinetuneOptions): AdvancedSettings {
 /** Photos become a face set kept beside the profiles (`.faces/<name>`), so the profile can be compared on it later. */
 async function facesFromPhotos(options: FinetuneOptions, profilesDir: string, reporter: Reporter): Promise<string> {
   const dir = path.join(profilesDir, '.faces', slug(options.out));
+  // Both checked before minutes of face detection that would otherwise end in these errors.
+  if (await new ProfileStore(profilesDir).has(slug(options.out))) {
+    throw new InvalidArgumentError(
+      `a profile "${slug(options.out)}" already exists in ${profilesDir}; choose another name`,
+    );
+  }
+  if (await fileExists(path.join(dir, 'faceset.json'))) {
+    throw new InvalidArgumentError(
+      `the faces of an earlier "${options.out}" are in ${dir}: fine-tune on them with --faces ${dir}, or delete that folder`,
+    );
+  }
   const { set, collection } = await makeFaceSet(options, dir, reporter);
   reporter.note(
     `${set.faces.length} faces from ${collection.photos} photos (${set.counts.smiling} smiling, ${set.counts.neutral} not), ` +
