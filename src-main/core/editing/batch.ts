@@ -195,6 +195,8 @@ export async function listPhotos(dir: string, recursive: boolean): Promise<strin
   const entries = await readdir(dir, { withFileTypes: true });
   const found: string[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    // Hidden files and folders (e.g. macOS' `._photo.jpg` metadata) hold no photos of the user's.
+    if (entry.name.startsWith('.')) continue;
     const full = path.join(dir, entry.name);
     if (entry.isDirectory() && recursive) found.push(...(await listPhotos(full, true)));
     else if (entry.isFile() && photoExtensions.includes(path.extname(entry.name).toLowerCase())) found.push(full);

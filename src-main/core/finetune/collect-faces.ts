@@ -3,8 +3,7 @@
  * crops. Each face is found, aligned the way the training crops are, and
  * labelled by the expression classifier; the user may correct labels later.
  */
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
+import { listPhotos as listFolderPhotos } from '../editing/batch.js';
 import { detectionSide } from '../editing/edit-photo.js';
 import { extractCrop, type CropFrame } from '../faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces.js';
@@ -72,7 +71,6 @@ export const smileThreshold = 0.5;
 export const samePersonDistance = 0.5;
 /** fewer training faces than this rarely teach the model a face */
 export const recommendedFaces = 12;
-const photoExtensions = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif']);
 
 /** Finds, aligns and labels every face (or every face of one person) in the selected photos. */
 export async function collectFaces(selection: PhotoSelection, options: CollectOptions = {}): Promise<FaceCollection> {
@@ -95,18 +93,14 @@ export async function collectFaces(selection: PhotoSelection, options: CollectOp
   return { faces, photos: files.length, skipped, warnings: labelWarnings(faces.map((f) => f.label)) };
 }
 
-/** The photos of a folder (by extension, hidden files left out), sorted so runs repeat. */
+/** The photos of a folder (the batch's own listing), with a missing folder named as such. */
 export async function listPhotos(folder: string, recursive = false): Promise<string[]> {
-  const entries = await readdir(folder, { withFileTypes: true, recursive }).catch((error: unknown) => {
+  return listFolderPhotos(folder, recursive).catch((error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
     throw new FinetuneError(
       `${folder}: ${code === 'ENOENT' ? 'folder not found' : code === 'ENOTDIR' ? 'not a folder' : String(error)}`,
     );
   });
-  return entries
-    .filter((e) => e.isFile() && !e.name.startsWith('.') && photoExtensions.has(path.extname(e.name).toLowerCase()))
-    .map((e) => path.join(e.parentPath, e.name))
-    .sort();
 }
 
 /** The identity descriptor of one face of a photo (by id, else the largest), to find that person elsewhere. */
