@@ -5,13 +5,12 @@ import sharp from 'sharp';
 import type { CropFrame, Face, FaceChoice } from '../contract/ipc-contract.js';
 import { selectBackend, type BackendChoice, type BackendReport } from '../core/backend/select-backend.js';
 import { runBatch, type BatchOptions, type BatchReport } from '../core/editing/batch.js';
-import { detectionSide, editPhoto, writeEditedPhoto } from '../core/editing/edit-photo.js';
+import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
 import { writePair, type PairOptions } from '../core/editing/pairs.js';
 import { applyResiduals, faceResidual } from '../core/editing/residual-edit.js';
 import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../core/images/read-image.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
-import { fileExists } from '../core/util/file-exists.js';
 import { runCollect, runFinetune, type CollectJob, type FinetuneJob, type FinetuneUpdate } from './finetune-jobs.js';
 
 /** Progress of a long job, reported as it goes. */
@@ -122,7 +121,8 @@ export class ComputeService {
     const request = this.editRequest(photo, faces, choices);
     const result = await editPhoto(photo, model, request);
     await mkdir(outDir, { recursive: true });
-    const out = await freeName(outDir, photo, 'edited', options.format);
+    const extension = options.format === 'same' ? undefined : `.${options.format === 'jpeg' ? 'jpg' : options.format}`;
+    const out = await freeOutputName(photo, 'edited', { dir: outDir, ...(extension ? { extension } : {}) });
     await writeEditedPhoto(photo, out, result, { quality: options.quality, keepMetadata: options.keepMetadata });
     return out;
   }
@@ -282,16 +282,6 @@ function scaleFrame(frame: CropFrame, factor: number): CropFrame {
 function modelName(file: string, model: ExpressionModel): string {
   const name = model.meta['name'];
   return typeof name === 'string' ? name : path.basename(file, path.extname(file));
-}
-
-/** `<name>-edited.<ext>` in `dir`, numbered when taken (never an existing file). */
-async function freeName(dir: string, photo: string, suffix: string, format: ExportOptions['format']): Promise<string> {
-  const { name, ext } = path.parse(photo);
-  const extension = format === 'same' ? ext : `.${format === 'jpeg' ? 'jpg' : format}`;
-  for (let i = 1; ; i++) {
-    const candidate = path.join(dir, `${name}-${suffix}${i === 1 ? '' : `-${i}`}${extension}`);
-    if (!(await fileExists(candidate))) return candidate;
-  }
 }
 
 function batchSummary(report: BatchReport): string {

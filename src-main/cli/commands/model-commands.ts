@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { numericFields } from '../../core/library/model-library.js';
 import { readCheckpointHeader } from '../../core/model/checkpoint.js';
 import { recordInManifest } from '../../core/model/manifest.js';
 import { writeFileAtomic } from '../../core/util/atomic-write.js';
@@ -293,7 +294,7 @@ function registerReleaseCommand(program: Command, run: RunCommand): void {
         const header = await readCheckpointHeader(checkpoint);
         const model = await ExpressionModel.load(checkpoint);
         try {
-          const metrics = options.metrics ? numbersOf(JSON.parse(await readFile(options.metrics, 'utf8'))) : {};
+          const metrics = options.metrics ? numericFields(JSON.parse(await readFile(options.metrics, 'utf8'))) : {};
           const step = typeof header.meta['step'] === 'number' ? header.meta['step'] : undefined;
           const meta = {
             ...(options.name ? { name: options.name } : {}),
@@ -316,12 +317,4 @@ function registerReleaseCommand(program: Command, run: RunCommand): void {
         }
       }),
     );
-}
-
-/** The numeric fields of an object (an eval report's figures). */
-function numbersOf(value: unknown): Record<string, number> {
-  if (typeof value !== 'object' || value === null) return {};
-  return Object.fromEntries(
-    Object.entries(value).filter((entry): entry is [string, number] => typeof entry[1] === 'number'),
-  );
 }

@@ -144,11 +144,20 @@ export function encodeAs(image: sharp.Sharp, extension: string, quality: number)
   }
 }
 
-/** `photo-smile.jpg` beside the photo, with -2, -3 ... when that name is taken. */
-export async function freeOutputName(source: string, suffix: string): Promise<string> {
+/**
+ * `photo-smile.jpg` beside the photo (or in `where.dir`, with `where.extension`),
+ * with -2, -3 ... when that name is taken: never an existing file.
+ */
+export async function freeOutputName(
+  source: string,
+  suffix: string,
+  where: { dir?: string; extension?: string } = {},
+): Promise<string> {
   const { dir, name, ext } = path.parse(source);
+  const folder = where.dir ?? dir;
+  const extension = where.extension ?? ext;
   for (let i = 1; ; i++) {
-    const candidate = path.join(dir, `${name}-${suffix}${i === 1 ? '' : `-${i}`}${ext}`);
+    const candidate = path.join(folder, `${name}-${suffix}${i === 1 ? '' : `-${i}`}${extension}`);
     if (!(await fileExists(candidate))) return candidate;
   }
 }

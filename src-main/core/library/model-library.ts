@@ -113,7 +113,7 @@ export class ModelLibrary {
       preset: header.config.preset,
       size: header.config.size,
       createdAt: header.createdAt,
-      metrics: numbers(header.meta['metrics']),
+      metrics: numericFields(header.meta['metrics']),
       ...tunedFrom(header),
     };
   }
@@ -134,7 +134,8 @@ function displayName(header: CheckpointHeader, fallback: string): string {
   return typeof name === 'string' && name.length > 0 ? name : fallback;
 }
 
-function numbers(value: unknown): Record<string, number> {
+/** The numeric fields of an object (e.g. an eval report's figures). */
+export function numericFields(value: unknown): Record<string, number> {
   if (typeof value !== 'object' || value === null) return {};
   return Object.fromEntries(
     Object.entries(value).filter((entry): entry is [string, number] => typeof entry[1] === 'number'),
