@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { slug as safeSlug } from '../util/slug.js';
 
 /** A fine-tune problem the user can act on; the message says what to do. */
 export class FinetuneError extends Error {
@@ -61,10 +62,5 @@ export async function writing<T>(target: string, what: string, work: () => Promi
 
 /** A file-name-safe id from a user's name for something ("Anna's smile" -> "anna-s-smile"). */
 export function slug(name: string): string {
-  const cleaned = name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 40);
-  return cleaned || 'profile';
+  return safeSlug(name, 'profile');
 }

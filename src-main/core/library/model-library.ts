@@ -4,6 +4,7 @@ import path from 'node:path';
 import { readCheckpoint, readCheckpointHeader, type CheckpointHeader } from '../model/checkpoint.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FileError } from '../util/file-error.js';
+import { slug } from '../util/slug.js';
 
 export class ModelLibraryError extends FileError {}
 
@@ -59,7 +60,10 @@ export class ModelLibrary {
   /** Copies a checkpoint into the library after verifying it; the source file is only read. */
   async import(file: string, name?: string): Promise<ModelInfo> {
     const checkpoint = await readCheckpoint(file);
-    const base = slug(name ?? String(checkpoint.header.meta['name'] ?? path.basename(file, path.extname(file))));
+    const base = slug(
+      name ?? String(checkpoint.header.meta['name'] ?? path.basename(file, path.extname(file))),
+      'model',
+    );
     const id = `${base}-${randomBytes(3).toString('hex')}`;
     const target = path.join(this.dir, `${id}.mien`);
     await mkdir(this.dir, { recursive: true });
@@ -140,13 +144,4 @@ export function numericFields(value: unknown): Record<string, number> {
   return Object.fromEntries(
     Object.entries(value).filter((entry): entry is [string, number] => typeof entry[1] === 'number'),
   );
-}
-
-function slug(name: string): string {
-  const cleaned = name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 40);
-  return cleaned || 'model';
 }
