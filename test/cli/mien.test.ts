@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { readCheckpointHeader } from '../../src-main/core/model/checkpoint.js';
 import { faceImages, faceLabels } from '../helpers/faces.js';
 
 const run = promisify(execFile);
@@ -58,6 +59,29 @@ describe('mien command line', () => {
     expect(progress.at(-1)).toMatchObject({ done: 4, total: 4 });
     const resumed = await mien('--json', 'resume', out);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'finished', stepsDone: 4 });
+
+    // A new schedule that starts from the finished run's weights, e.g. a stronger mu.
+    const from = path.join(out, 'model.mien');
+    const next = path.join(path.dirname(out), 'next');
+    const continued = await mien(
+      '--json',
+      'train',
+      ...args,
+      '--steps',
+      '0,0,1',
+      '--batch',
+      '4',
+      '--init',
+      from,
+      '--out',
+      next,
+    );
+    expect(continued.code).toBe(0);
+    const model = await readCheckpointHeader(JSON.parse(continued.stdout).model);
+    expect(model.meta['initialModel']).toBe(from);
+    const wrongSize = await mien('--json', 'train', ...args, '--size', '128', '--init', from, '--out', `${next}-128`);
+    expect(wrongSize.code).toBe(1);
+    expect(wrongSize.stderr).toContain(from);
   });
 
   it('bench --json has an entry per preset and size with the fields scripts read', async () => {

@@ -94,6 +94,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
     .option('--no-flip', 'no horizontal-flip augmentation')
     .option('--seed <n>', 'random seed', nonNegativeInt, 1)
     .option('--out <dir>', 'run folder (checkpoints, final model)')
+    .option('--init <checkpoint>', "start from this model's weights (same preset and size) instead of random ones")
     .action((options: TrainOptions) =>
       run(async (reporter) => {
         const out = options.out ?? path.join('runs', `${options.preset}-${options.size}-${timestamp()}`);
@@ -124,6 +125,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                 logEvery: options.logEvery,
                 seed: options.seed,
                 augmentation: { flip: options.flip, brightness: options.brightness },
+                ...(options.init ? { initialModel: path.resolve(options.init) } : {}),
               },
               control,
             ),
@@ -205,6 +207,7 @@ interface TrainOptions {
   flip: boolean;
   seed: number;
   out?: string;
+  init?: string;
 }
 
 /** Runs a command with the chosen backend, reporting errors as a clear message and exit code 1. */
