@@ -372,7 +372,7 @@ export const requests = {
     reply: z.object({
       presets: z.array(z.object({ id: finetunePresetSchema, steps: z.number(), description: z.string() })),
       defaultPreset: finetunePresetSchema,
-      advanced: z.object({ steps: z.number(), learningRate: z.number(), mu: z.number() }),
+      advanced: z.object({ steps: z.number(), learningRate: z.number(), mu: z.number(), wholeNetwork: z.boolean() }),
     }),
   },
   'finetune:start': {
@@ -388,6 +388,8 @@ export const requests = {
             steps: z.number().int().min(1).max(20_000).optional(),
             learningRate: finite.positive().max(0.01, 'learning rate above 0.01').optional(),
             mu: finite.min(0).max(1, 'mu above 1').optional(),
+            /** tune the encoder and discriminator too, not the decoder alone */
+            wholeNetwork: z.boolean().optional(),
           })
           .strict()
           .optional(),

@@ -23,6 +23,7 @@ import { ProfileStore } from '../core/finetune/profiles.js';
 import {
   baseMu,
   defaultFinetunePreset,
+  defaultTrainedParts,
   finetuneLearningRate,
   finetunePresetNames,
   finetunePresets,
@@ -374,6 +375,7 @@ function advancedSettings(advanced: NonNullable<ParsedRequestOf<'finetune:start'
     ...(steps !== undefined ? { steps: [tune, steps - tune, 0] as [number, number, number] } : {}),
     ...(advanced.learningRate !== undefined ? { learningRate: advanced.learningRate } : {}),
     ...(advanced.mu !== undefined ? { mu: advanced.mu } : {}),
+    ...(advanced.wholeNetwork !== undefined ? { trained: advanced.wholeNetwork ? 'all' : 'decoder' } : {}),
   };
 }
 
@@ -391,6 +393,7 @@ async function presetsReply(activeFile: string): Promise<ReplyOf<'finetune:prese
       steps: stepsOf(finetunePresets[defaultFinetunePreset].steps),
       learningRate: finetuneLearningRate,
       mu: header ? baseMu(header) : 0.01,
+      wholeNetwork: defaultTrainedParts === 'all',
     },
   };
 }

@@ -53,7 +53,7 @@ export interface RunView {
   profile: ModelEntry | null;
 }
 
-export type AdvancedValues = { steps: number; learningRate: number; mu: number };
+export type AdvancedValues = { steps: number; learningRate: number; mu: number; wholeNetwork: boolean };
 
 type Presets = ReplyOf<'finetune:presets'>;
 
@@ -76,7 +76,7 @@ export class FinetuneState {
   preset = $state<FinetunePreset>('balanced');
   /** while the Advanced section is open, its values replace the preset's */
   advancedOpen = $state(false);
-  advanced = $state<AdvancedValues>({ steps: 240, learningRate: 2e-5, mu: 0.01 });
+  advanced = $state<AdvancedValues>({ steps: 240, learningRate: 2e-5, mu: 0.01, wholeNetwork: false });
 
   run = $state.raw<RunView | null>(null);
   unfinished = $state.raw<FinetuneRun[]>([]);

@@ -155,6 +155,12 @@ describe('bad training input', () => {
     ).rejects.toThrow(/Grinning[\s\S]*smiling/);
   });
 
+  it('refuses to train the decoder alone without a model whose encoder it keeps', async () => {
+    await expect(startTraining(await temporaryRun(), smallRun({ trained: 'decoder' }))).rejects.toThrow(
+      /decoder alone needs an initial model/,
+    );
+  });
+
   it('skips unreadable images, counts them, and trains on the rest', async () => {
     const dir = await temporaryRun();
     const rows = await copyFaces(dir, 20);

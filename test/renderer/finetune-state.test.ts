@@ -72,7 +72,7 @@ const presets = {
     { id: 'best', steps: 600, description: 'about 10 minutes: the closest fit' },
   ],
   defaultPreset: 'balanced',
-  advanced: { steps: 240, learningRate: 2e-5, mu: 0.004 },
+  advanced: { steps: 240, learningRate: 2e-5, mu: 0.004, wholeNetwork: false },
 };
 
 const end = (fields: Partial<JobEnd>): JobEnd => ({
@@ -151,7 +151,7 @@ describe('FinetuneState', () => {
     });
     await state.load();
     expect(state.preset).toBe('balanced');
-    expect(state.advanced).toEqual({ steps: 240, learningRate: 2e-5, mu: 0.004 });
+    expect(state.advanced).toEqual({ steps: 240, learningRate: 2e-5, mu: 0.004, wholeNetwork: false });
     expect(state.unfinished.map((u) => u.runId)).toEqual(['ben']);
   });
 
@@ -221,7 +221,7 @@ describe('FinetuneState', () => {
       faceSetId: 'set-1',
       name: 'Anna',
       preset: 'quick',
-      advanced: { steps: 6, learningRate: 2e-5, mu: 0.004 },
+      advanced: { steps: 6, learningRate: 2e-5, mu: 0.004, wholeNetwork: false },
     });
     await state.start();
     expect(calls.at(-1)?.channel).toBe('finetune:start');

@@ -133,6 +133,7 @@ describe('fine-tune payloads', () => {
     expect(reply.presets[0]!.description).toMatch(/minutes/);
     expect(reply.defaultPreset).toBe('balanced');
     expect(reply.advanced.learningRate).toBeGreaterThan(0);
+    expect(reply.advanced.wholeNetwork).toBe(false);
   });
 });
 
@@ -190,7 +191,11 @@ describe('a fine-tune from the services', () => {
 
   it('trains, pauses at a step boundary, resumes, and ends as a profile beside an unchanged base', async () => {
     const baseHash = await sha256(baseFile);
-    const { jobId, runId } = await call('finetune:start', { faceSetId, name: 'Anna', advanced: { steps: 6 } });
+    const { jobId, runId } = await call('finetune:start', {
+      faceSetId,
+      name: 'Anna',
+      advanced: { steps: 6, wholeNetwork: true },
+    });
     expect(runId).toBe('anna');
     await waitFor(() => eventsOf<FinetuneProgress>('finetune:progress', (e) => e.jobId === jobId && e.step >= 2)[0]);
     await call('finetune:pause', { runId });
@@ -228,6 +233,8 @@ describe('a fine-tune from the services', () => {
     expect(profile.comparison?.faces).toBeGreaterThan(0);
     expect(profile.comparison?.base?.psnr).toBeGreaterThan(0);
     expect(profile.comparison?.tuned.expressionSuccess).toBeGreaterThanOrEqual(0);
+    const record = JSON.parse(await readFile(path.join(root, 'data', 'models', 'anna.json'), 'utf8'));
+    expect(record.settings).toMatchObject({ steps: [4, 2, 0], trained: 'all' });
     // Exported and imported again, a profile keeps its figures and its base.
     const exported = (await call('models:export', { id: 'anna', file: path.join(root, 'exports', 'anna.mien') })).file!;
     const imported = (await call('models:import', { file: exported, name: 'Anna again' })).model!;

@@ -29,6 +29,7 @@ import {
 } from '../../core/finetune/settings.js';
 import { slug } from '../../core/finetune/storage.js';
 import { defaultModelPath } from '../../core/model/default-model.js';
+import type { TrainedParts } from '../../core/training/gradients.js';
 import { fileExists } from '../../core/util/file-exists.js';
 import {
   nonNegativeInt,
@@ -166,6 +167,7 @@ interface FinetuneOptions extends PhotoOptions {
   batch?: number;
   seed?: number;
   checkpointEvery?: number;
+  tune?: TrainedParts;
   preview?: string;
 }
 
@@ -187,6 +189,7 @@ function registerFinetune(program: Command, run: RunCommand): void {
     .option('--batch <n>', 'advanced: faces per step', positiveInt)
     .option('--seed <n>', 'advanced: random seed', nonNegativeInt)
     .option('--checkpoint-every <n>', 'advanced: steps between checkpoints', positiveInt)
+    .option('--tune <parts>', 'advanced: what learns: decoder (the default) or all', trainedArg)
     .option('--preview <file>', 'write each preview grid (held-out faces: original | smile off | smile on) here')
     .action((options: FinetuneOptions) =>
       run(async (reporter) => {
@@ -239,6 +242,11 @@ function presetHelp(): string {
   return `quality/time: ${finetunePresetNames.map((n) => `${n} (${finetunePresets[n].description})`).join(', ')}`;
 }
 
+function trainedArg(value: string): TrainedParts {
+  if (value !== 'decoder' && value !== 'all') throw new InvalidArgumentError('decoder or all');
+  return value;
+}
+
 function presetArg(value: string): FinetunePresetName {
   if (!isFinetunePresetName(value)) throw new InvalidArgumentError(`expected one of ${finetunePresetNames.join(', ')}`);
   return value;
@@ -252,6 +260,7 @@ function advancedOf(options: FinetuneOptions): AdvancedSettings {
     ...(options.batch !== undefined ? { batchSize: options.batch } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
+    ...(options.tune ? { trained: options.tune } : {}),
   };
 }
 
@@ -376,8 +385,10 @@ function registerBench(program: Command, run: RunCommand): void {
     .option('--preset <name>', presetHelp(), presetArg, defaultFinetunePreset)
     .option('--steps <a,b,c>', 'advanced: steps of the three phases', tripleInt)
     .option('--lr <rate>', 'advanced: learning rate', positiveNumber)
+    .option('--tune <parts>', 'advanced: what learns: decoder (the default) or all', trainedArg)
     .action(
       (options: {
+        tune?: TrainedParts;
         faces: string;
         work: string;
         from?: string;
@@ -402,6 +413,7 @@ function registerBench(program: Command, run: RunCommand): void {
             advanced: {
               ...(options.steps ? { steps: options.steps } : {}),
               ...(options.lr !== undefined ? { learningRate: options.lr } : {}),
+              ...(options.tune ? { trained: options.tune } : {}),
             },
             onPerson: (done, total, person) =>
               reporter.progress('people', done, total, {

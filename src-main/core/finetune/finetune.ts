@@ -339,6 +339,7 @@ function profileRecord(
       mu: schedule.mu[0],
       batchSize: job.settings.batchSize,
       seed: job.settings.seed,
+      trained: job.settings.trained ?? 'all',
     },
     secondsTraining,
     metrics: { ...(base ? { base } : {}), ...(tuned ? { tuned } : {}) },

@@ -53,6 +53,8 @@ export const profileRecordSchema = z.object({
     mu: z.number(),
     batchSize: z.number(),
     seed: z.number(),
+    /** what learned (absent in records from before the choice existed: the whole network) */
+    trained: z.enum(['all', 'decoder']).optional(),
   }),
   secondsTraining: z.number(),
   /** figures on the held-out faces; absent when none were held out */

@@ -4,6 +4,7 @@
  */
 import type { CheckpointHeader } from '../model/checkpoint.js';
 import { defaultSchedule, totalSteps } from '../training/schedule.js';
+import type { TrainedParts } from '../training/gradients.js';
 import type { RunSettings } from '../training/trainer.js';
 
 export const finetunePresetNames = ['quick', 'balanced', 'best'] as const;
@@ -31,13 +32,24 @@ export interface AdvancedSettings {
   /** steps of the three phases (tune, polish, unused by the presets) */
   steps?: [number, number, number];
   learningRate?: number;
-  /** adversarial weight, the same in every phase */
+  /** adversarial weight, the same in every phase (no effect when only the decoder learns) */
   mu?: number;
+  /** what learns: the decoder alone (the default) or the whole network */
+  trained?: TrainedParts;
   batchSize?: number;
   seed?: number;
   /** save a checkpoint every this many steps (a kill loses at most these) */
   checkpointEvery?: number;
 }
+
+/**
+ * The decoder alone: the base's encoder already maps any face to a latent
+ * without its expression; what a person's few faces can teach is how to draw
+ * that person back, which is the decoder's job. Tuning the encoder too on a
+ * handful of faces lets it drift from the latent the discriminator and the
+ * decoder were trained with (measured in the fine-tune benchmark).
+ */
+export const defaultTrainedParts: TrainedParts = 'decoder';
 
 /**
  * A tenth of the base's rate (2e-4): the base is already good, and a few dozen
@@ -86,6 +98,7 @@ export function finetuneRunSettings(options: {
     seed: advanced.seed ?? 1,
     augmentation: { flip: true, brightness: 0.1 },
     initialModel: options.baseFile,
+    trained: advanced.trained ?? defaultTrainedParts,
   };
 }
 

@@ -3,12 +3,20 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../util/spawn-worker.js';
 import type { BackendChoice } from '../backend/select-backend.js';
 import type { ModelConfig } from '../model/presets.js';
-import type { GradientArrays } from './gradients.js';
+import type { GradientArrays, TrainedParts } from './gradients.js';
 
 /** Messages to the helper thread. */
 export type HelperRequest =
   | { type: 'init'; config: ModelConfig; backend: BackendChoice }
-  | { type: 'gradients'; id: number; weights: Float32Array[]; images: Float32Array; labels: Float32Array; mu: number };
+  | {
+      type: 'gradients';
+      id: number;
+      weights: Float32Array[];
+      images: Float32Array;
+      labels: Float32Array;
+      mu: number;
+      trained: TrainedParts;
+    };
 
 /** Messages from the helper thread. */
 export type HelperReply =
@@ -50,12 +58,18 @@ export class GradientHelper {
     return helper;
   }
 
-  gradients(weights: Float32Array[], images: Float32Array, labels: Float32Array, mu: number): Promise<GradientArrays> {
+  gradients(
+    weights: Float32Array[],
+    images: Float32Array,
+    labels: Float32Array,
+    mu: number,
+    trained: TrainedParts = 'all',
+  ): Promise<GradientArrays> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ type: 'gradients', id, weights, images, labels, mu }, [
+      this.post({ type: 'gradients', id, weights, images, labels, mu, trained }, [
         ...weights.map((w) => w.buffer as ArrayBuffer),
         images.buffer as ArrayBuffer,
         labels.buffer as ArrayBuffer,

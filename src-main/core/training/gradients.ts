@@ -1,5 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ExpressionNetwork } from '../model/network.js';
+import type { ExpressionNetwork, Part } from '../model/network.js';
+
+/**
+ * What a step trains: the whole network, or the decoder alone. A fine-tune on
+ * a handful of faces keeps the encoder (and so the latent that hides the
+ * expression) and the discriminator as the base has them, and lets only the
+ * decoder learn the person's features: far fewer weights to overfit, and a
+ * shorter backward pass.
+ */
+export type TrainedParts = 'all' | 'decoder';
+
+/** The autoencoder parts a step updates. */
+export function autoencoderParts(trained: TrainedParts): Part[] {
+  return trained === 'decoder' ? ['decoder'] : ['encoder', 'decoder'];
+}
+
+/** The discriminator's variables a step updates (none when it stays as it is). */
+function discriminatorVariables(network: ExpressionNetwork, trained: TrainedParts): tf.Variable[] {
+  return trained === 'decoder' ? [] : network.trainableOf('discriminator');
+}
 
 export interface StepLosses {
   reconstruction: number;
@@ -36,7 +55,9 @@ export function computeGradients(
   imageValues: Float32Array,
   labelValues: Float32Array,
   mu: number,
+  trained: TrainedParts = 'all',
 ): Gradients {
+  if (trained === 'decoder') return decoderGradients(network, imageValues, labelValues);
   const size = network.config.size;
   const count = labelValues.length;
   const images = tf.tensor4d(imageValues, [count, size, size, 3]);
@@ -88,18 +109,78 @@ export function computeGradients(
   }
 }
 
+/**
+ * The decoder's gradients alone: z comes from the encoder as it is and takes no
+ * gradient, so the adversarial term (which acts on the encoder) drops out. The
+ * discriminator's losses are still measured on z, for the learning curve.
+ */
+function decoderGradients(network: ExpressionNetwork, imageValues: Float32Array, labelValues: Float32Array): Gradients {
+  const size = network.config.size;
+  const count = labelValues.length;
+  const images = tf.tensor4d(imageValues, [count, size, size, 3]);
+  const labels = tf.tensor1d(labelValues);
+  const latent = tf.tidy(() => network.encode(images, false));
+  const kept: tf.Tensor[] = [images, labels, latent];
+  try {
+    let reconstruction: tf.Scalar | undefined;
+    const ae = tf.variableGrads(() => {
+      reconstruction = tf.keep(tf.losses.meanSquaredError(images, network.decode(latent, labels, true)) as tf.Scalar);
+      return reconstruction;
+    }, network.trainableOf('decoder'));
+    kept.push(ae.value, reconstruction!);
+    const measured = tf.tidy(() => {
+      const classes = tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2);
+      const logits = network.discriminate(latent, false);
+      const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(classes, 1)), 'float32'));
+      const adversarial = tf.losses.softmaxCrossEntropy(tf.sub(1, classes), logits);
+      const discriminator = tf.losses.softmaxCrossEntropy(classes, logits);
+      return tf.stack([reconstruction!, adversarial, discriminator, accuracy]);
+    });
+    kept.push(measured);
+    const [rec, adv, disLoss, accuracy] = Array.from(measured.dataSync()) as [number, number, number, number];
+    return {
+      autoencoder: ae.grads,
+      discriminator: {},
+      losses: { reconstruction: rec, adversarial: adv, discriminator: disLoss, accuracy },
+      count,
+    };
+  } finally {
+    tf.dispose(kept);
+  }
+}
+
 export function disposeGradients(gradients: Gradients): void {
   tf.dispose(Object.values(gradients.autoencoder));
   tf.dispose(Object.values(gradients.discriminator));
 }
 
+/** Gradients copied in from arrays (see gradientArrays). */
+export function gradientsFromArrays(
+  network: ExpressionNetwork,
+  arrays: GradientArrays,
+  trained: TrainedParts = 'all',
+): Gradients {
+  const toTensors = (variables: tf.Variable[], values: Float32Array[]) =>
+    Object.fromEntries(variables.map((v, i) => [v.name, tf.tensor(values[i]!, v.shape)]));
+  return {
+    autoencoder: toTensors(network.trainableOf(autoencoderParts(trained)), arrays.autoencoder),
+    discriminator: toTensors(discriminatorVariables(network, trained), arrays.discriminator),
+    losses: arrays.losses,
+    count: arrays.count,
+  };
+}
+
 /** Copies gradients out as arrays in the network's variable order. */
-export function gradientArrays(network: ExpressionNetwork, gradients: Gradients): GradientArrays {
+export function gradientArrays(
+  network: ExpressionNetwork,
+  gradients: Gradients,
+  trained: TrainedParts = 'all',
+): GradientArrays {
   const read = (variables: tf.Variable[], map: tf.NamedTensorMap) =>
     variables.map((v) => map[v.name]!.dataSync() as Float32Array);
   return {
-    autoencoder: read(network.trainableOf(['encoder', 'decoder']), gradients.autoencoder),
-    discriminator: read(network.trainableOf('discriminator'), gradients.discriminator),
+    autoencoder: read(network.trainableOf(autoencoderParts(trained)), gradients.autoencoder),
+    discriminator: read(discriminatorVariables(network, trained), gradients.discriminator),
     losses: gradients.losses,
     count: gradients.count,
   };

@@ -2,11 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '../model/checkpoint.js';
 import type { ExpressionNetwork } from '../model/network.js';
 import {
+  autoencoderParts,
   computeGradients,
   disposeGradients,
-  type GradientArrays,
+  gradientsFromArrays,
   type Gradients,
   type StepLosses,
+  type TrainedParts,
 } from './gradients.js';
 import type { GradientHelper } from './gradient-helper.js';
 
@@ -31,6 +33,7 @@ export class StepRunner {
     learningRate = 2e-4,
     /** a thread that computes half of each batch's gradients (see GradientHelper) */
     private readonly helper?: GradientHelper,
+    private readonly trained: TrainedParts = 'all',
   ) {
     this.autoencoderOptimizer = tf.train.adam(learningRate, beta1, beta2);
     this.discriminatorOptimizer = tf.train.adam(learningRate, beta1, beta2);
@@ -47,7 +50,7 @@ export class StepRunner {
     const helper = this.helper;
     const count = labels.length;
     if (!helper || count < 2 * minimumSharePerThread) {
-      const local = computeGradients(this.network, images, labels, mu);
+      const local = computeGradients(this.network, images, labels, mu, this.trained);
       return this.apply([local]);
     }
     // The helper takes the second half, from a copy of the current weights.
@@ -58,12 +61,14 @@ export class StepRunner {
       images.slice(split * pixels),
       labels.slice(split),
       mu,
+      this.trained,
     );
     let local: Gradients | undefined;
     try {
-      local = computeGradients(this.network, images.subarray(0, split * pixels), labels.subarray(0, split), mu);
+      const localImages = images.subarray(0, split * pixels);
+      local = computeGradients(this.network, localImages, labels.subarray(0, split), mu, this.trained);
       const other = await remote;
-      return this.apply([local, this.fromArrays(other)]);
+      return this.apply([local, gradientsFromArrays(this.network, other, this.trained)]);
     } catch (error) {
       if (local) disposeGradients(local);
       throw error;
@@ -87,7 +92,10 @@ export class StepRunner {
       };
       tf.tidy(() => {
         this.autoencoderOptimizer.applyGradients(mean((g) => g.autoencoder) as Record<string, tf.Variable>);
-        this.discriminatorOptimizer.applyGradients(mean((g) => g.discriminator) as Record<string, tf.Variable>);
+        const discriminator = mean((g) => g.discriminator);
+        if (Object.keys(discriminator).length > 0) {
+          this.discriminatorOptimizer.applyGradients(discriminator as Record<string, tf.Variable>);
+        }
       });
       this.network.weightsChanged();
       const weighted = (key: keyof StepLosses) => parts.reduce((sum, p) => sum + p.losses[key] * p.count, 0) / total;
@@ -102,17 +110,6 @@ export class StepRunner {
     }
   }
 
-  private fromArrays(arrays: GradientArrays): Gradients {
-    const toTensors = (variables: tf.Variable[], values: Float32Array[]) =>
-      Object.fromEntries(variables.map((v, i) => [v.name, tf.tensor(values[i]!, v.shape)]));
-    return {
-      autoencoder: toTensors(this.network.trainableOf(['encoder', 'decoder']), arrays.autoencoder),
-      discriminator: toTensors(this.network.trainableOf('discriminator'), arrays.discriminator),
-      losses: arrays.losses,
-      count: arrays.count,
-    };
-  }
-
   async exportState(): Promise<NamedArray[]> {
     return [
       ...(await optimizerArrays('optimizer.autoencoder', this.autoencoderOptimizer)),
@@ -121,8 +118,9 @@ export class StepRunner {
   }
 
   async restoreState(tensors: Map<string, NamedArray>): Promise<void> {
-    const ae = this.network.trainableOf(['encoder', 'decoder']);
+    const ae = this.network.trainableOf(autoencoderParts(this.trained));
     await this.restoreAdam('optimizer.autoencoder', this.autoencoderOptimizer, ae, tensors);
+    if (this.trained === 'decoder') return; // the discriminator stays as it is, with no optimiser state
     const dis = this.network.trainableOf('discriminator');
     await this.restoreAdam('optimizer.discriminator', this.discriminatorOptimizer, dis, tensors);
   }

@@ -37,6 +37,8 @@ export const runSettingsSchema = z.object({
   augmentation: z.object({ flip: z.boolean(), brightness: z.number().min(0).max(1) }),
   /** a model or checkpoint whose weights the run starts from (a fine-tune) instead of random ones */
   initialModel: z.string().optional(),
+  /** train the decoder alone, keeping the initial model's encoder and discriminator (see TrainedParts) */
+  trained: z.enum(['all', 'decoder']).optional(),
 });
 export type RunSettings = z.infer<typeof runSettingsSchema>;
 
@@ -100,6 +102,9 @@ export async function startTraining(
   control: RunControl = {},
 ): Promise<TrainingResult> {
   const parsed = runSettingsSchema.parse(settings);
+  if (parsed.trained === 'decoder' && !parsed.initialModel) {
+    throw new TrainingError('training the decoder alone needs an initial model whose encoder it keeps');
+  }
   await mkdir(runDir, { recursive: true });
   const checkpoint = path.join(runDir, checkpointFileName);
   if (await fileExists(checkpoint)) {
@@ -205,7 +210,14 @@ class TrainingRun {
     if (window) this.sums = { ...window };
     this.network = model.network;
     const { schedule } = settings;
-    this.stepper = new StepRunner(this.network, schedule.beta1, schedule.beta2, schedule.learningRate, helper);
+    this.stepper = new StepRunner(
+      this.network,
+      schedule.beta1,
+      schedule.beta2,
+      schedule.learningRate,
+      helper,
+      settings.trained,
+    );
     this.sampler = new BatchSampler(data, settings.batchSize, settings.seed, settings.augmentation);
     this.checkpointFile = path.join(runDir, checkpointFileName);
     this.total = totalSteps(schedule);
