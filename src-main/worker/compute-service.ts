@@ -266,7 +266,8 @@ export class ComputeService {
     this.chosenEdits(photo, faces, choices);
     const targets = Object.fromEntries(faces.map((f) => [f.id, choices.find((c) => c.id === f.id)?.target ?? f.smile]));
     const frames = Object.fromEntries(choices.filter((c) => c.frame).map((c) => [c.id, c.frame!]));
-    return { target: 0, targets, frames };
+    // The faces this photo version was found to have: the export does not run the detector again.
+    return { target: 0, targets, frames, faces };
   }
 }
 

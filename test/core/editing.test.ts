@@ -80,6 +80,25 @@ describe('residual edits', () => {
     expect(changedInside).toBeGreaterThan(1000);
   });
 
+  it('uses faces found earlier instead of running the detector again, with the same result', async () => {
+    const file = path.join(photos, 'two_people.jpg');
+    const detected = await editPhoto(file, model, { target: 0, targets: { 'face-2': 1 } });
+    const known = await editPhoto(file, model, { target: 0, targets: { 'face-2': 1 }, faces: detected.faces });
+    expect(Buffer.from(known.image.data).equals(Buffer.from(detected.image.data))).toBe(true);
+    expect(known.edited).toEqual(detected.edited);
+    // The detector finds nothing in a blank picture; a face given for it is edited all the same.
+    const blank = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-known-')), 'blank.png');
+    await sharp({ create: { width: 400, height: 300, channels: 3, background: '#808080' } })
+      .png()
+      .toFile(blank);
+    const frame = { centerX: 200, centerY: 150, size: 160, angle: 0 };
+    expect((await editPhoto(blank, model, { target: 1 })).faces).toEqual([]);
+    const given = await editPhoto(blank, model, { target: 1, faces: [{ id: 'face-1', frame, smile: 0 }] });
+    const { changedInside, changedOutside } = compare(await readRgbImage(blank), given.image, [frame]);
+    expect(changedOutside).toBe(0);
+    expect(changedInside).toBeGreaterThan(1000);
+  });
+
   it('takes a per-face target and refuses unknown face ids', async () => {
     const file = path.join(photos, 'two_people.jpg');
     const result = await editPhoto(file, model, { target: 0, targets: { 'face-2': 1 } });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame } from '../faces/alignment.js';
-import { detectFaces, scaleFace, type DetectedFace } from '../faces/detect-faces.js';
+import { detectFaces, scaleFace } from '../faces/detect-faces.js';
 import { ImageError, maxImagePixels, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -18,6 +18,20 @@ export interface PhotoEditRequest {
   targets?: Record<string, number>;
   /** crop frames the user adjusted, by face id; others use the detected alignment */
   frames?: Record<string, CropFrame>;
+  /**
+   * The faces of this very version of the file, found earlier (the app keeps
+   * each photo's detection): given, they skip the detector, which costs more
+   * than the edit itself on a large photo.
+   */
+  faces?: readonly EditableFace[];
+}
+
+/** What an edit needs of a face, in full-resolution pixels. */
+export interface EditableFace {
+  id: string;
+  frame: CropFrame;
+  /** the expression the face shows now (the classifier's smile probability) */
+  smile: number;
 }
 
 export interface EditedFace {
@@ -32,16 +46,13 @@ export interface PhotoEdit {
   frames: CropFrame[];
   /** the photo's own alpha channel, kept as it was */
   alpha?: Uint8Array;
-  faces: DetectedFace[];
+  faces: EditableFace[];
   edited: EditedFace[];
 }
 
 /** Finds the faces of a photo and changes each one's expression; the file itself is only read. */
 export async function editPhoto(file: string, model: ExpressionModel, request: PhotoEditRequest): Promise<PhotoEdit> {
-  const preview = await readRgbImage(file, { maxSide: detectionSide });
-  const factor = preview.originalWidth / preview.width;
-  const faces = (await detectFaces(preview)).map((f) => scaleFace(f, factor));
-  const image = factor === 1 ? preview : await readRgbImage(file);
+  const { faces, image } = await facesAndImage(file, request.faces);
   const named = [...Object.keys(request.targets ?? {}), ...Object.keys(request.frames ?? {})];
   const unknown = [...new Set(named)].filter((id) => !faces.some((f) => f.id === id));
   for (const face of faces) face.frame = request.frames?.[face.id] ?? face.frame;
@@ -65,6 +76,19 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
   const alpha = await readAlpha(file);
   const frames = faces.map((f) => f.frame);
   return { image: applyResiduals(image, residuals), faces, frames, edited, ...(alpha ? { alpha } : {}) };
+}
+
+/** The photo at full resolution and its faces: the ones given (copied, as frames get replaced), or detected. */
+async function facesAndImage(
+  file: string,
+  known: readonly EditableFace[] | undefined,
+): Promise<{ faces: EditableFace[]; image: RgbImage }> {
+  if (known)
+    return { faces: known.map((f) => ({ id: f.id, frame: f.frame, smile: f.smile })), image: await readRgbImage(file) };
+  const preview = await readRgbImage(file, { maxSide: detectionSide });
+  const factor = preview.originalWidth / preview.width;
+  const faces = (await detectFaces(preview)).map((f) => scaleFace(f, factor));
+  return { faces, image: factor === 1 ? preview : await readRgbImage(file) };
 }
 
 export interface WriteOptions {
