@@ -169,11 +169,16 @@ function setLearningRate(optimizer: tf.AdamOptimizer, rate: number): void {
 
 async function optimizerArrays(prefix: string, optimizer: tf.Optimizer): Promise<NamedArray[]> {
   const weights = await optimizer.getWeights();
-  return Promise.all(
-    weights.map(async (w, i) => ({
-      name: `${prefix}.${String(i).padStart(4, '0')}`,
-      shape: w.tensor.shape,
-      values: Float32Array.from(await w.tensor.data()),
-    })),
-  );
+  try {
+    return await Promise.all(
+      weights.map(async (w, i) => ({
+        name: `${prefix}.${String(i).padStart(4, '0')}`,
+        shape: w.tensor.shape,
+        values: Float32Array.from(await w.tensor.data()),
+      })),
+    );
+  } finally {
+    // The first entry is a new scalar of the iteration count; the rest are the optimiser's own variables.
+    weights[0]?.tensor.dispose();
+  }
 }
