@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -12,6 +12,7 @@ import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-
 import { ImageError, readRgbImage } from '../core/images/read-image.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
 import { runCollect, runFinetune, type CollectJob, type FinetuneJob, type FinetuneUpdate } from './finetune-jobs.js';
+import { ensureWritableFolder } from '../core/util/write-failure.js';
 
 /** Progress of a long job, reported as it goes. */
 export interface ComputeProgress {
@@ -120,7 +121,7 @@ export class ComputeService {
     const { faces } = await this.faces(photo);
     const request = this.editRequest(photo, faces, choices);
     const result = await editPhoto(photo, model, request);
-    await mkdir(outDir, { recursive: true });
+    await ensureWritableFolder(outDir, 'the edited photo');
     const extension = options.format === 'same' ? undefined : `.${options.format === 'jpeg' ? 'jpg' : options.format}`;
     const out = await freeOutputName(photo, 'edited', { dir: outDir, ...(extension ? { extension } : {}) });
     await writeEditedPhoto(photo, out, result, { quality: options.quality, keepMetadata: options.keepMetadata });
@@ -165,7 +166,7 @@ export class ComputeService {
     const errors: { file: string; error: string }[] = [];
     let done = 0;
     const cancelled = await this.asJob(jobId, async (signal) => {
-      await mkdir(job.outDir, { recursive: true });
+      await ensureWritableFolder(job.outDir, 'the pairs');
       for (const photo of job.photos) {
         if (signal.aborted) return true;
         try {

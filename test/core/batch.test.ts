@@ -9,6 +9,7 @@ import { planBatch, runBatch } from '../../src-main/core/editing/batch.js';
 import { writePair } from '../../src-main/core/editing/pairs.js';
 import { editPhoto } from '../../src-main/core/editing/edit-photo.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+import { readOnlyFolder } from '../helpers/read-only.js';
 
 const photos = path.resolve(process.cwd(), '../shared/data/photos');
 let model: ExpressionModel;
@@ -124,11 +125,27 @@ describe('batch edits', () => {
     ).rejects.toThrow(/inside the input folder/);
     const blocked = path.join(input, 'a.jpg', 'out');
     await expect(planBatch({ inputDir: input, outputDir: blocked, target: 1 })).rejects.toThrow(
-      /cannot write the results there/,
+      /cannot write the results to .*a\.jpg\/out: a file is in the way/,
     );
     await expect(planBatch({ inputDir: path.join(input, 'nope'), outputDir: blocked, target: 1 })).rejects.toThrow(
       /not a folder/,
     );
+  });
+
+  it('refuses a read-only output folder in words before editing anything', async (context) => {
+    const input = await inputFolder();
+    const readOnly = await readOnlyFolder(path.join(path.dirname(input), 'read-only'));
+    if (!readOnly) return context.skip('this system lets the tests make no read-only folder');
+    try {
+      await expect(planBatch({ inputDir: input, outputDir: readOnly.dir, target: 1 })).rejects.toThrow(
+        /cannot write the results to .*read-only: (permission denied|the disk is read-only); choose another folder/,
+      );
+      await expect(
+        planBatch({ inputDir: input, outputDir: path.join(readOnly.dir, 'sub'), target: 1 }),
+      ).rejects.toThrow(/cannot write the results/);
+    } finally {
+      await readOnly.release();
+    }
   });
 
   it('gives colliding outputs distinct names when converting formats', async () => {

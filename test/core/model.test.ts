@@ -102,33 +102,36 @@ describe('ExpressionModel', () => {
     model.dispose();
   });
 
-  it.each(['paper', 'fader'] as const)('%s: leaks no tensors across inference, training steps and checkpoints', async (preset) => {
-    const model = ExpressionModel.create({ preset, size: 64, attribute: 'smiling' });
-    const helper = await GradientHelper.startIfUseful(model.config, 'wasm');
-    const stepper = new StepRunner(model.network, 0.5, 0.999, 2e-4, helper);
-    const images = values(8 * 64 * 64 * 3);
-    const labels = Float32Array.from([0, 1, 0, 1, 1, 0, 1, 0]);
-    const batch = tf.tensor4d(images.subarray(0, 4 * 64 * 64 * 3), [4, 64, 64, 3]);
-    const exercise = async () => {
-      await stepper.run(images, labels, 1e-4, 2e-4);
-      model.predict(batch, [0, 1, 1, 0]).dispose();
-      tf.dispose(
-        model.predictMany(batch, [
-          [0, 0, 0, 0],
-          [1, 1, 1, 1],
-        ]),
-      );
-      model.attributeProbability(batch).dispose();
-      await stepper.exportState(); // what every checkpoint saves
-    };
-    await exercise(); // the first step creates the optimisers' state
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) await exercise();
-    expect(tf.memory().numTensors).toBe(before);
-    batch.dispose();
-    stepper.dispose();
-    model.dispose();
-  });
+  it.each(['paper', 'fader'] as const)(
+    '%s: leaks no tensors across inference, training steps and checkpoints',
+    async (preset) => {
+      const model = ExpressionModel.create({ preset, size: 64, attribute: 'smiling' });
+      const helper = await GradientHelper.startIfUseful(model.config, 'wasm');
+      const stepper = new StepRunner(model.network, 0.5, 0.999, 2e-4, helper);
+      const images = values(8 * 64 * 64 * 3);
+      const labels = Float32Array.from([0, 1, 0, 1, 1, 0, 1, 0]);
+      const batch = tf.tensor4d(images.subarray(0, 4 * 64 * 64 * 3), [4, 64, 64, 3]);
+      const exercise = async () => {
+        await stepper.run(images, labels, 1e-4, 2e-4);
+        model.predict(batch, [0, 1, 1, 0]).dispose();
+        tf.dispose(
+          model.predictMany(batch, [
+            [0, 0, 0, 0],
+            [1, 1, 1, 1],
+          ]),
+        );
+        model.attributeProbability(batch).dispose();
+        await stepper.exportState(); // what every checkpoint saves
+      };
+      await exercise(); // the first step creates the optimisers' state
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) await exercise();
+      expect(tf.memory().numTensors).toBe(before);
+      batch.dispose();
+      stepper.dispose();
+      model.dispose();
+    },
+  );
 });
 
 describe('checkpoints', () => {

@@ -19,6 +19,7 @@ import { writeFileAtomic } from '../../core/util/atomic-write.js';
 import { finiteNumber, positiveInt, probability } from '../arguments.js';
 import { formatSeconds } from '../reporter.js';
 import type { RunCommand } from '../run-command.js';
+import { ensureWritableFolder } from '../../core/util/write-failure.js';
 
 /** faces, edit, batch, pairs and eval: the jobs on photos. */
 export function registerPhotoCommands(program: Command, run: RunCommand): void {
@@ -212,7 +213,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
           await withModel(options.model, async (model) => {
             const result = await editPhoto(photo, model, { target: options.target });
             if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
-            await mkdir(options.out, { recursive: true });
+            await ensureWritableFolder(options.out, 'the pairs');
             const files = await writePair(photo, result.image, options.out, {
               layout: options.layout,
               labels: options.labels,

@@ -1,11 +1,11 @@
-import { access, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { currentBackend } from '../backend/select-backend.js';
 import { editToFile } from './edit-to-file.js';
 import { PhotoPool } from './photo-pool.js';
 import { fileExists } from '../util/file-exists.js';
+import { ensureWritableFolder } from '../util/write-failure.js';
 
 export const photoExtensions = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
 
@@ -155,7 +155,7 @@ export async function planBatch(options: BatchOptions): Promise<PlannedPhoto[]> 
   if (options.recursive && outputDir.startsWith(inputDir + path.sep)) {
     throw new Error('the output folder is inside the input folder; with --recursive its outputs would be edited again');
   }
-  await ensureWritable(outputDir);
+  await ensureWritableFolder(outputDir, 'the results');
   const inputs = await listPhotos(inputDir, options.recursive ?? false);
   return nameOutputs(inputs, (input) => path.relative(inputDir, input), outputDir, options);
 }
@@ -166,7 +166,7 @@ async function planSelection(photos: string[], options: BatchOptions): Promise<P
   const inputs = photos.map((photo) => path.resolve(photo));
   if (inputs.some((input) => path.dirname(input) === outputDir))
     throw new Error("the output folder must differ from the photos' folder: originals are never overwritten");
-  await ensureWritable(outputDir);
+  await ensureWritableFolder(outputDir, 'the results');
   return nameOutputs(inputs, (input) => path.basename(input), outputDir, options);
 }
 
@@ -205,15 +205,3 @@ export async function listPhotos(dir: string, recursive: boolean): Promise<strin
 }
 
 /** Fails early, with the folder named, when results could not be written. */
-async function ensureWritable(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
-    const probe = path.join(dir, `.mien-write-test-${process.pid}`);
-    await writeFile(probe, '');
-    await rm(probe);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new Error(`${dir}: cannot write the results there (${code})`, { cause: error });
-  }
-}
