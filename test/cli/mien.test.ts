@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -79,6 +79,32 @@ describe('mien command line', () => {
     expect(continued.code).toBe(0);
     const model = await readCheckpointHeader(JSON.parse(continued.stdout).model);
     expect(model.meta['initialModel']).toBe(from);
+
+    // Released: float16 weights, a manifest entry, and a training record that reaches back to the first run.
+    const models = path.join(path.dirname(out), 'models');
+    const metrics = path.join(path.dirname(out), 'eval.json');
+    await writeFile(metrics, JSON.stringify({ n: 3, smileOnSuccess: 0.5, note: 'not a number' }));
+    const released = await mien(
+      '--json',
+      'release',
+      path.join(next, 'checkpoint.mien'),
+      '--out',
+      path.join(models, 'tiny.mien'),
+      '--name',
+      'Tiny',
+      '--metrics',
+      metrics,
+    );
+    expect(released.code).toBe(0);
+    const shipped = await readCheckpointHeader(path.join(models, 'tiny.mien'));
+    expect(shipped.kind).toBe('model');
+    expect(shipped.tensors.every((t) => t.dtype === 'float16')).toBe(true);
+    expect(shipped.meta).toMatchObject({ name: 'Tiny', trainingSteps: 1, metrics: { n: 3, smileOnSuccess: 0.5 } });
+    const manifest = JSON.parse(await readFile(path.join(models, 'manifest.json'), 'utf8'));
+    expect(JSON.stringify(manifest)).toContain('tiny.mien');
+    const record = JSON.parse(await readFile(path.join(models, 'tiny.training.json'), 'utf8'));
+    expect(record).toMatchObject({ step: 1, startedFrom: [{ file: from, step: 4 }] });
+
     const wrongSize = await mien('--json', 'train', ...args, '--size', '128', '--init', from, '--out', `${next}-128`);
     expect(wrongSize.code).toBe(1);
     expect(wrongSize.stderr).toContain(from);

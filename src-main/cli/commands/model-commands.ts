@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { numericFields } from '../../core/library/model-library.js';
-import { readCheckpointHeader } from '../../core/model/checkpoint.js';
+import { readCheckpointHeader, type CheckpointHeader } from '../../core/model/checkpoint.js';
 import { recordInManifest } from '../../core/model/manifest.js';
 import { writeFileAtomic } from '../../core/util/atomic-write.js';
 import type { BackendReport } from '../../core/backend/select-backend.js';
@@ -277,6 +277,36 @@ function photoTable(photos: PhotoBenchReport): string {
   ].join('\n');
 }
 
+interface TrainingStage {
+  file: string;
+  settings: unknown;
+  step: unknown;
+  curve: unknown;
+}
+
+/**
+ * The runs a checkpoint's weights came from (`train --init`), oldest first,
+ * read from their files as they are now; a file that is gone ends the list.
+ * Training checkpoints keep their settings and step; finished models their
+ * schedule and trained steps.
+ */
+async function earlierTraining(header: CheckpointHeader, seen = new Set<string>()): Promise<TrainingStage[]> {
+  const file = initialModelOf(header.meta);
+  if (file === undefined || seen.has(file)) return [];
+  seen.add(file);
+  const earlier = await readCheckpointHeader(file).catch(() => undefined);
+  if (!earlier) return [];
+  const { settings, step, trainedSteps, schedule, batchSize, data, curve } = earlier.meta;
+  const stage = { file, settings: settings ?? { schedule, batchSize, data }, step: step ?? trainedSteps, curve };
+  return [...(await earlierTraining(earlier, seen)), stage];
+}
+
+function initialModelOf(meta: Record<string, unknown>): string | undefined {
+  const settings = meta['settings'] as { initialModel?: unknown } | undefined;
+  const file = settings?.initialModel ?? meta['initialModel'];
+  return typeof file === 'string' ? file : undefined;
+}
+
 /**
  * `mien release`: turns a training checkpoint into a model the app ships:
  * weights alone (float16 unless asked otherwise), a name, the evaluation
@@ -308,7 +338,13 @@ function registerReleaseCommand(program: Command, run: RunCommand): void {
           await mkdir(path.dirname(options.out), { recursive: true });
           await model.save(options.out, meta, !options.fullPrecision);
           await recordInManifest(options.out);
-          const record = { settings: header.meta['settings'], step, curve: header.meta['curve'], metrics };
+          const record = {
+            settings: header.meta['settings'],
+            step,
+            curve: header.meta['curve'],
+            metrics,
+            startedFrom: await earlierTraining(header),
+          };
           const recordFile = options.out.replace(/\.mien$/, '') + '.training.json';
           await writeFileAtomic(recordFile, [Buffer.from(`${JSON.stringify(record, null, 1)}\n`)]);
           reporter.result(
