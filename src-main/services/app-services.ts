@@ -23,6 +23,7 @@ import { dispatch, type Handlers } from './dispatch.js';
 import { createFinetuneServices, type StartJob } from './finetune-handlers.js';
 import { AccessError, FolderAccess } from './folder-access.js';
 import { modelEntry } from './model-entry.js';
+import { pruneFaceSets } from '../core/finetune/prune-face-sets.js';
 
 /** What settings and app state are kept in (an electron-store instance fits). */
 export interface KeyValueStore {
@@ -349,6 +350,10 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
   };
 
   void compute.ready().catch(() => undefined);
+  // Housekeeping in the background: a failure here costs only disk space.
+  void pruneFaceSets({ facesRoot: path.join(options.dataDir, 'finetune', 'faces'), profilesDir: modelsDir }).catch(
+    () => undefined,
+  );
 
   return {
     dispatch: (channel, payload) => dispatch(handlers, channel, payload),

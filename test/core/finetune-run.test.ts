@@ -15,6 +15,7 @@ import {
 } from '../../src-main/core/finetune/finetune.js';
 import { loadFaceApi } from '../../src-main/core/faces/detect-faces.js';
 import { LossWatch } from '../../src-main/core/finetune/loss-watch.js';
+import { pruneFaceSets, unusedFaceSetLifetimeMs } from '../../src-main/core/finetune/prune-face-sets.js';
 import { describeWriteError } from '../../src-main/core/finetune/storage.js';
 import { ModelLibrary } from '../../src-main/core/library/model-library.js';
 import { readCheckpoint, readCheckpointHeader } from '../../src-main/core/model/checkpoint.js';
@@ -122,7 +123,7 @@ describe('a fine-tune', () => {
     expect(paused).toMatchObject({ status: 'paused', stepsDone: 3 });
     expect(paused.profile).toBeUndefined();
     expect(await unfinishedFinetunes(profilesDir)).toEqual([
-      { workDir: paused.workDir, name: 'Ben', stepsDone: 3, totalSteps: 6 },
+      { workDir: paused.workDir, name: 'Ben', faceSet: faces.dir, stepsDone: 3, totalSteps: 6 },
     ]);
     const events: FinetuneEvent[] = [];
     const resumed = await resumeFinetune(paused.workDir, { onEvent: (e) => events.push(e) });
@@ -171,6 +172,36 @@ describe('a fine-tune', () => {
     });
     expect(events.find((e) => e.type === 'ready')).toMatchObject({ resumedFrom: saved });
     expect(result).toMatchObject({ status: 'paused', stepsDone: saved + 2 });
+  });
+});
+
+describe('face sets', () => {
+  it('are pruned once old and unused; those of profiles and paused fine-tunes stay', async () => {
+    const dir = await scratch();
+    const profilesDir = path.join(dir, 'profiles');
+    const setsDir = path.join(dir, 'sets');
+    const [forPaused, forProfile, unused] = await Promise.all(
+      ['paused', 'profile', 'unused'].map((name) => celebaFaceSet(path.join(setsDir, name), 10, 2)),
+    );
+    const controller = new AbortController();
+    const paused = await startFinetune(
+      { name: 'Paused', faceSet: forPaused!.dir, from: base, profilesDir, advanced: tiny },
+      { signal: controller.signal, onEvent: (e) => e.type === 'progress' && controller.abort() },
+    );
+    expect(paused.status).toBe('paused');
+    const finished = await startFinetune({
+      name: 'Done',
+      faceSet: forProfile!.dir,
+      from: base,
+      profilesDir,
+      advanced: { ...tiny, steps: [1, 0, 0] },
+    });
+    expect(finished.profile?.faces.faceSet).toBe(forProfile!.dir);
+
+    expect(await pruneFaceSets({ facesRoot: setsDir, profilesDir })).toEqual([]);
+    const fortnightLater = Date.now() + unusedFaceSetLifetimeMs + 60_000;
+    expect(await pruneFaceSets({ facesRoot: setsDir, profilesDir, now: fortnightLater })).toEqual([unused!.dir]);
+    expect((await readdir(setsDir)).sort()).toEqual(['paused', 'profile']);
   });
 });
 

@@ -131,6 +131,8 @@ export async function discardFinetune(workDir: string): Promise<void> {
 export interface FinetuneStatus {
   workDir: string;
   name: string;
+  /** the face set it trains on */
+  faceSet: string;
   stepsDone: number;
   totalSteps: number;
 }
@@ -145,7 +147,8 @@ export async function unfinishedFinetunes(profilesDir: string): Promise<Finetune
     const job = await readJob(workDir).catch(() => undefined);
     if (!job || (await new ProfileStore(job.profilesDir).has(job.id))) continue;
     const step = await savedStep(path.join(workDir, runFolder));
-    found.push({ workDir, name: job.name, stepsDone: step, totalSteps: totalSteps(job.settings.schedule) });
+    const total = totalSteps(job.settings.schedule);
+    found.push({ workDir, name: job.name, faceSet: job.faceSet, stepsDone: step, totalSteps: total });
   }
   return found;
 }
