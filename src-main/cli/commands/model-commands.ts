@@ -94,12 +94,6 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
     .option('--no-flip', 'no horizontal-flip augmentation')
     .option('--seed <n>', 'random seed', nonNegativeInt, 1)
     .option('--out <dir>', 'run folder (checkpoints, final model)')
-    .option(
-      '--face-weight <k>',
-      'extra weight of the face in the reconstruction loss (0: plain MSE)',
-      nonNegativeNumber,
-      0,
-    )
     .option('--init <checkpoint>', "start from this model's weights (same preset and size) instead of random ones")
     .action((options: TrainOptions) =>
       run(async (reporter) => {
@@ -132,7 +126,6 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                 seed: options.seed,
                 augmentation: { flip: options.flip, brightness: options.brightness },
                 ...(options.init ? { initialModel: path.resolve(options.init) } : {}),
-                ...(options.faceWeight > 0 ? { faceWeight: options.faceWeight } : {}),
               },
               control,
             ),
@@ -215,7 +208,6 @@ interface TrainOptions {
   seed: number;
   out?: string;
   init?: string;
-  faceWeight: number;
 }
 
 /** Runs a command with the chosen backend, reporting errors as a clear message and exit code 1. */

@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../util/spawn-worker.js';
 import type { BackendChoice } from '../backend/select-backend.js';
 import type { ModelConfig } from '../model/presets.js';
-import type { GradientArrays, LossOptions } from './gradients.js';
+import type { GradientArrays, TrainedParts } from './gradients.js';
 
 /** Messages to the helper thread. */
 export type HelperRequest =
@@ -15,7 +15,7 @@ export type HelperRequest =
       images: Float32Array;
       labels: Float32Array;
       mu: number;
-      loss: LossOptions;
+      trained: TrainedParts;
     };
 
 /** Messages from the helper thread. */
@@ -63,13 +63,13 @@ export class GradientHelper {
     images: Float32Array,
     labels: Float32Array,
     mu: number,
-    loss: LossOptions = {},
+    trained: TrainedParts = 'all',
   ): Promise<GradientArrays> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ type: 'gradients', id, weights, images, labels, mu, loss }, [
+      this.post({ type: 'gradients', id, weights, images, labels, mu, trained }, [
         ...weights.map((w) => w.buffer as ArrayBuffer),
         images.buffer as ArrayBuffer,
         labels.buffer as ArrayBuffer,

@@ -27,8 +27,8 @@ port.on('message', async (request: HelperRequest) => {
       network.list().map((v, i) => [v.name, { shape: v.variable.shape, values: request.weights[i]! }]),
     );
     network.importWeights(weights);
-    const gradients = computeGradients(network, request.images, request.labels, request.mu, request.loss);
-    const result = gradientArrays(network, gradients, request.loss.trained);
+    const gradients = computeGradients(network, request.images, request.labels, request.mu, request.trained);
+    const result = gradientArrays(network, gradients, request.trained);
     disposeGradients(gradients);
     const buffers = [...result.autoencoder, ...result.discriminator].map((a) => a.buffer as ArrayBuffer);
     reply({ type: 'gradients', id: request.id, result }, buffers);

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { maskWeight } from '../editing/residual-edit.js';
 import type { ExpressionNetwork, Part } from '../model/network.js';
 
 /**
@@ -10,21 +9,6 @@ import type { ExpressionNetwork, Part } from '../model/network.js';
  * shorter backward pass.
  */
 export type TrainedParts = 'all' | 'decoder';
-
-/** How a step's losses are made. */
-export interface LossOptions {
-  /** what learns (default: the whole network) */
-  trained?: TrainedParts;
-  /**
-   * Extra weight of the face in the reconstruction error: each pixel counts
-   * 1 + faceWeight x the edit mask (where photo edits apply), normalised so
-   * the loss keeps its scale beside mu. 0 (the default) is the paper's plain
-   * mean squared error. The expression is a small part of the picture; this
-   * makes its errors count more, so the decoder learns to draw it from the
-   * label sooner.
-   */
-  faceWeight?: number;
-}
 
 /** The autoencoder parts a step updates. */
 export function autoencoderParts(trained: TrainedParts): Part[] {
@@ -71,10 +55,9 @@ export function computeGradients(
   imageValues: Float32Array,
   labelValues: Float32Array,
   mu: number,
-  options: LossOptions = {},
+  trained: TrainedParts = 'all',
 ): Gradients {
-  const faceWeight = options.faceWeight ?? 0;
-  if (options.trained === 'decoder') return decoderGradients(network, imageValues, labelValues, faceWeight);
+  if (trained === 'decoder') return decoderGradients(network, imageValues, labelValues);
   const size = network.config.size;
   const count = labelValues.length;
   const images = tf.tensor4d(imageValues, [count, size, size, 3]);
@@ -94,7 +77,7 @@ export function computeGradients(
     const ae = tf.variableGrads(
       () => {
         const z = (latent = keep(network.encode(images, true)));
-        reconstruction = keep(reconstructionLoss(images, network.decode(z, labels, true), faceWeight));
+        reconstruction = keep(tf.losses.meanSquaredError(images, network.decode(z, labels, true)) as tf.Scalar);
         if (mu === 0) return reconstruction;
         adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, network.discriminate(z, false)) as tf.Scalar);
         return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
@@ -131,12 +114,7 @@ export function computeGradients(
  * gradient, so the adversarial term (which acts on the encoder) drops out. The
  * discriminator's losses are still measured on z, for the learning curve.
  */
-function decoderGradients(
-  network: ExpressionNetwork,
-  imageValues: Float32Array,
-  labelValues: Float32Array,
-  faceWeight: number,
-): Gradients {
+function decoderGradients(network: ExpressionNetwork, imageValues: Float32Array, labelValues: Float32Array): Gradients {
   const size = network.config.size;
   const count = labelValues.length;
   const images = tf.tensor4d(imageValues, [count, size, size, 3]);
@@ -146,7 +124,7 @@ function decoderGradients(
   try {
     let reconstruction: tf.Scalar | undefined;
     const ae = tf.variableGrads(() => {
-      reconstruction = tf.keep(reconstructionLoss(images, network.decode(latent, labels, true), faceWeight));
+      reconstruction = tf.keep(tf.losses.meanSquaredError(images, network.decode(latent, labels, true)) as tf.Scalar);
       return reconstruction;
     }, network.trainableOf('decoder'));
     kept.push(ae.value, reconstruction!);
@@ -169,33 +147,6 @@ function decoderGradients(
   } finally {
     tf.dispose(kept);
   }
-}
-
-/** Mean squared error, each pixel weighted by the face weight map when `faceWeight` > 0. */
-function reconstructionLoss(images: tf.Tensor4D, decoded: tf.Tensor4D, faceWeight: number): tf.Scalar {
-  if (faceWeight === 0) return tf.losses.meanSquaredError(images, decoded) as tf.Scalar;
-  const size = images.shape[1];
-  const weights = tf.tensor4d(faceWeightMap(size, faceWeight), [1, size, size, 1]);
-  return tf.mean(tf.mul(tf.squaredDifference(images, decoded), weights));
-}
-
-const weightMaps = new Map<string, Float32Array>();
-
-/** 1 + faceWeight x the edit mask at each pixel of a size x size crop, scaled to a mean of 1. */
-export function faceWeightMap(size: number, faceWeight: number): Float32Array {
-  const key = `${size}:${faceWeight}`;
-  let map = weightMaps.get(key);
-  if (!map) {
-    map = new Float32Array(size * size);
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++)
-        map[y * size + x] = 1 + faceWeight * maskWeight((x + 0.5) / size, (y + 0.5) / size);
-    }
-    const mean = map.reduce((a, b) => a + b, 0) / map.length;
-    map = map.map((w) => w / mean);
-    weightMaps.set(key, map);
-  }
-  return map;
 }
 
 export function disposeGradients(gradients: Gradients): void {

@@ -7,8 +7,8 @@ import {
   disposeGradients,
   gradientsFromArrays,
   type Gradients,
-  type LossOptions,
   type StepLosses,
+  type TrainedParts,
 } from './gradients.js';
 import type { GradientHelper } from './gradient-helper.js';
 
@@ -33,7 +33,7 @@ export class StepRunner {
     learningRate = 2e-4,
     /** a thread that computes half of each batch's gradients (see GradientHelper) */
     private readonly helper?: GradientHelper,
-    private readonly loss: LossOptions = {},
+    private readonly trained: TrainedParts = 'all',
   ) {
     this.autoencoderOptimizer = tf.train.adam(learningRate, beta1, beta2);
     this.discriminatorOptimizer = tf.train.adam(learningRate, beta1, beta2);
@@ -50,7 +50,7 @@ export class StepRunner {
     const helper = this.helper;
     const count = labels.length;
     if (!helper || count < 2 * minimumSharePerThread) {
-      const local = computeGradients(this.network, images, labels, mu, this.loss);
+      const local = computeGradients(this.network, images, labels, mu, this.trained);
       return this.apply([local]);
     }
     // The helper takes the second half, from a copy of the current weights.
@@ -61,14 +61,14 @@ export class StepRunner {
       images.slice(split * pixels),
       labels.slice(split),
       mu,
-      this.loss,
+      this.trained,
     );
     let local: Gradients | undefined;
     try {
       const localImages = images.subarray(0, split * pixels);
-      local = computeGradients(this.network, localImages, labels.subarray(0, split), mu, this.loss);
+      local = computeGradients(this.network, localImages, labels.subarray(0, split), mu, this.trained);
       const other = await remote;
-      return this.apply([local, gradientsFromArrays(this.network, other, this.loss.trained)]);
+      return this.apply([local, gradientsFromArrays(this.network, other, this.trained)]);
     } catch (error) {
       if (local) disposeGradients(local);
       throw error;
@@ -118,9 +118,9 @@ export class StepRunner {
   }
 
   async restoreState(tensors: Map<string, NamedArray>): Promise<void> {
-    const ae = this.network.trainableOf(autoencoderParts(this.loss.trained ?? 'all'));
+    const ae = this.network.trainableOf(autoencoderParts(this.trained));
     await this.restoreAdam('optimizer.autoencoder', this.autoencoderOptimizer, ae, tensors);
-    if (this.loss.trained === 'decoder') return; // the discriminator stays as it is, with no optimiser state
+    if (this.trained === 'decoder') return; // the discriminator stays as it is, with no optimiser state
     const dis = this.network.trainableOf('discriminator');
     await this.restoreAdam('optimizer.discriminator', this.discriminatorOptimizer, dis, tensors);
   }

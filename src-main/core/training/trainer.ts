@@ -39,8 +39,6 @@ export const runSettingsSchema = z.object({
   initialModel: z.string().optional(),
   /** train the decoder alone, keeping the initial model's encoder and discriminator (see TrainedParts) */
   trained: z.enum(['all', 'decoder']).optional(),
-  /** extra weight of the face in the reconstruction loss (see LossOptions); 0 or absent: plain MSE */
-  faceWeight: z.number().min(0).optional(),
 });
 export type RunSettings = z.infer<typeof runSettingsSchema>;
 
@@ -212,10 +210,14 @@ class TrainingRun {
     if (window) this.sums = { ...window };
     this.network = model.network;
     const { schedule } = settings;
-    this.stepper = new StepRunner(this.network, schedule.beta1, schedule.beta2, schedule.learningRate, helper, {
-      ...(settings.trained ? { trained: settings.trained } : {}),
-      ...(settings.faceWeight ? { faceWeight: settings.faceWeight } : {}),
-    });
+    this.stepper = new StepRunner(
+      this.network,
+      schedule.beta1,
+      schedule.beta2,
+      schedule.learningRate,
+      helper,
+      settings.trained,
+    );
     this.sampler = new BatchSampler(data, settings.batchSize, settings.seed, settings.augmentation);
     this.checkpointFile = path.join(runDir, checkpointFileName);
     this.total = totalSteps(schedule);
