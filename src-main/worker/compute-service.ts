@@ -1,10 +1,9 @@
 import { stat } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame, Face, FaceChoice } from '../contract/ipc-contract.js';
 import { selectBackend, type BackendChoice, type BackendReport } from '../core/backend/select-backend.js';
-import { runBatch, type BatchOptions, type BatchReport } from '../core/editing/batch.js';
+import { defaultBatchThreads, runBatch, type BatchOptions, type BatchReport } from '../core/editing/batch.js';
 import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
 import { writePair, type PairOptions } from '../core/editing/pairs.js';
 import { applyResiduals, faceResidual } from '../core/editing/residual-edit.js';
@@ -137,8 +136,7 @@ export class ComputeService {
     const report = await this.asJob(jobId, (signal) =>
       runBatch(model, {
         ...options,
-        // Photos are edited on as many threads as the machine has cores, each with its own model copy.
-        threads: os.availableParallelism(),
+        threads: defaultBatchThreads(),
         modelFile: this.modelFile!,
         signal,
         onProgress: (p) =>

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { listPhotos, runBatch } from '../../core/editing/batch.js';
+import { defaultBatchThreads, listPhotos, runBatch } from '../../core/editing/batch.js';
 import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../../core/editing/edit-photo.js';
 import { writePair, type PairLayout } from '../../core/editing/pairs.js';
 import { evaluateModel } from '../../core/evaluation/evaluate.js';
@@ -120,7 +119,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     )
     .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
-    .option('--threads <n>', 'worker threads editing photos in parallel', positiveInt, os.availableParallelism())
+    .option('--threads <n>', 'worker threads editing photos in parallel (default: one per two cores)', positiveInt)
     .action(
       (
         folder: string,
@@ -132,7 +131,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
           format: 'same' | 'jpeg' | 'png' | 'webp';
           quality: number;
           model?: string;
-          threads: number;
+          threads?: number;
         },
       ) =>
         run(async (reporter) => {
@@ -152,7 +151,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 format: options.format,
                 quality: options.quality,
                 keepMetadata: !options.stripMetadata,
-                threads: options.threads,
+                threads: options.threads ?? defaultBatchThreads(),
                 modelFile: options.model ?? defaultModelPath(),
                 signal: controller.signal,
                 onProgress: (p) =>

@@ -1,4 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { currentBackend } from '../backend/select-backend.js';
@@ -188,6 +189,18 @@ function nameOutputs(
     taken.add(output.toLowerCase());
     return { input, output };
   });
+}
+
+/**
+ * Photo threads for a batch on this machine: one per two cores. One thread's
+ * pipeline already keeps two cores busy (libvips decodes and encodes on its
+ * own threads while the model runs), and each extra thread holds another
+ * full-resolution photo and model. Measured on two cores with 12-megapixel
+ * JPEGs: one thread 0.87-0.93 photos/s at 1.45 GB peak, two threads
+ * 0.74-0.78 photos/s at 2.5 GB.
+ */
+export function defaultBatchThreads(): number {
+  return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
 
 /** The photos of a folder (and its subfolders if asked), sorted by path. */
