@@ -1,32 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type { MienBridge } from '../../src-main/contract/ipc-contract.js';
-import { MienApi } from '../../src-renderer/lib/api.js';
 import { EditorSession } from '../../src-renderer/state/editor-session.svelte.js';
 import { EditorState } from '../../src-renderer/state/editor-state.svelte.js';
 import { Notifications } from '../../src-renderer/state/notifications.svelte.js';
-import { face } from './fixtures.js';
-
-type Handler = (payload: Record<string, unknown>) => unknown;
-
-/** A main process stand-in: answers per channel and records every call. */
-function fakeBackend(handlers: Record<string, Handler>) {
-  const calls: { channel: string; payload: Record<string, unknown> }[] = [];
-  const bridge = {
-    invoke: async (channel: string, payload: Record<string, unknown>) => {
-      calls.push({ channel, payload });
-      const handler = handlers[channel];
-      if (!handler) return { ok: false, error: { message: `no handler for ${channel}`, code: 'test' } };
-      try {
-        return { ok: true, value: await handler(payload) };
-      } catch (error) {
-        return { ok: false, error: { message: (error as Error).message, code: 'failed' } };
-      }
-    },
-    on: () => () => {},
-    photoUrl: () => '',
-  } as unknown as MienBridge;
-  return { api: new MienApi(bridge), calls };
-}
+import { face, fakeBackend, type Handler } from './fixtures.js';
 
 const detection = { width: 2000, height: 1500, faces: [face('face-1', 0.1), face('face-2', 0.9, 600)] };
 const jpeg = { image: new Uint8Array([0xff, 0xd8]), mime: 'image/jpeg', width: 1600, height: 1200 };

@@ -4,34 +4,11 @@ import type {
   FinetuneProgress,
   JobEnd,
   LossPoint,
-  MienBridge,
   ModelEntry,
 } from '../../src-main/contract/ipc-contract.js';
-import { MienApi } from '../../src-renderer/lib/api.js';
 import { collectRequest, FinetuneState, mergePoints } from '../../src-renderer/state/finetune-state.svelte.js';
 import { Notifications } from '../../src-renderer/state/notifications.svelte.js';
-
-type Handler = (payload: Record<string, unknown>) => unknown;
-
-/** A main process stand-in: answers per channel and records every call. */
-function fakeBackend(handlers: Record<string, Handler>) {
-  const calls: { channel: string; payload: Record<string, unknown> }[] = [];
-  const bridge = {
-    invoke: async (channel: string, payload: Record<string, unknown>) => {
-      calls.push({ channel, payload });
-      const handler = handlers[channel];
-      if (!handler) return { ok: false, error: { message: `no handler for ${channel}`, code: 'test' } };
-      try {
-        return { ok: true, value: await handler(payload) };
-      } catch (error) {
-        return { ok: false, error: { message: (error as Error).message, code: 'failed' } };
-      }
-    },
-    on: () => () => {},
-    photoUrl: () => '',
-  } as unknown as MienBridge;
-  return { api: new MienApi(bridge), calls };
-}
+import { fakeBackend, type Handler } from './fixtures.js';
 
 const summary = (overrides: Partial<FaceSetSummary> = {}): FaceSetSummary => ({
   faceSetId: 'set-1',

@@ -1,4 +1,5 @@
-import type { Face, PhotoEntry } from '../../src-main/contract/ipc-contract.js';
+import type { Face, MienBridge, PhotoEntry } from '../../src-main/contract/ipc-contract.js';
+import { MienApi } from '../../src-renderer/lib/api.js';
 
 /** `count` photos named photo-00001.jpg..., with sizes and dates in a known, different order. */
 export function photoEntries(count: number): PhotoEntry[] {
@@ -33,4 +34,26 @@ export function face(id: string, smile: number, x = 100): Face {
     expression: smile >= 0.5 ? 'happy' : 'neutral',
     score: 0.99,
   };
+}
+
+export type Handler = (payload: Record<string, unknown>) => unknown;
+
+/** A main process stand-in: answers per channel and records every call. */
+export function fakeBackend(handlers: Record<string, Handler>) {
+  const calls: { channel: string; payload: Record<string, unknown> }[] = [];
+  const bridge = {
+    invoke: async (channel: string, payload: Record<string, unknown>) => {
+      calls.push({ channel, payload });
+      const handler = handlers[channel];
+      if (!handler) return { ok: false, error: { message: `no handler for ${channel}`, code: 'test' } };
+      try {
+        return { ok: true, value: await handler(payload) };
+      } catch (error) {
+        return { ok: false, error: { message: (error as Error).message, code: 'failed' } };
+      }
+    },
+    on: () => () => {},
+    photoUrl: () => '',
+  } as unknown as MienBridge;
+  return { api: new MienApi(bridge), calls };
 }
