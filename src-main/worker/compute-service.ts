@@ -4,10 +4,10 @@ import sharp from 'sharp';
 import type { CropFrame, Face, FaceChoice } from '../contract/ipc-contract.js';
 import { selectBackend, type BackendChoice, type BackendReport } from '../core/backend/select-backend.js';
 import { defaultBatchThreads, runBatch, type BatchOptions, type BatchReport } from '../core/editing/batch.js';
-import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
+import { editPhoto, findPhotoFaces, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
 import { writePair, type PairOptions } from '../core/editing/pairs.js';
 import { applyResiduals, faceResidual } from '../core/editing/residual-edit.js';
-import { detectFaces, scaleFace, type DetectedFace } from '../core/faces/detect-faces.js';
+import type { DetectedFace } from '../core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../core/images/read-image.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
 import { runCollect, runFinetune, type CollectJob, type FinetuneJob, type FinetuneUpdate } from './finetune-jobs.js';
@@ -245,10 +245,8 @@ export class ComputeService {
   }
 
   private async detect(photo: string): Promise<PhotoFaces> {
-    const preview = await readRgbImage(photo, { maxSide: detectionSide });
-    const factor = preview.originalWidth / preview.width;
-    const faces = (await detectFaces(preview)).map((f) => toFace(scaleFace(f, factor)));
-    return { width: preview.originalWidth, height: preview.originalHeight, faces };
+    const { preview, faces } = await findPhotoFaces(photo);
+    return { width: preview.originalWidth, height: preview.originalHeight, faces: faces.map(toFace) };
   }
 
   /** Every face the user chose a target for, with its (maybe adjusted) frame and current expression. */

@@ -4,13 +4,13 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { defaultBatchThreads, listPhotos, runBatch } from '../../core/editing/batch.js';
-import { detectionSide, editPhoto, freeOutputName, writeEditedPhoto } from '../../core/editing/edit-photo.js';
+import { editPhoto, findPhotoFaces, freeOutputName, writeEditedPhoto } from '../../core/editing/edit-photo.js';
 import { writePair, type PairLayout } from '../../core/editing/pairs.js';
 import { evaluateModel } from '../../core/evaluation/evaluate.js';
 import { writeEditGrid } from '../../core/evaluation/grid.js';
 import { readLabelledRows } from '../../core/training/dataset.js';
 import { extractCrop } from '../../core/faces/alignment.js';
-import { defaultMinConfidence, detectFaces, scaleFace, type DetectedFace } from '../../core/faces/detect-faces.js';
+import { defaultMinConfidence, type DetectedFace } from '../../core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../../core/images/read-image.js';
 import { defaultModelPath } from '../../core/model/default-model.js';
 import { ExpressionModel } from '../../core/model/expression-model.js';
@@ -32,11 +32,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .action((photo: string, options: { minConfidence: number; crops?: string; cropSize: number }) =>
       run(async (reporter) => {
         // Detection runs on a scaled-down copy; results are in the photo's own pixels.
-        const image = await readRgbImage(photo, { maxSide: detectionSide });
-        const factor = image.originalWidth / image.width;
-        const faces = (await detectFaces(image, { minConfidence: options.minConfidence })).map((f) =>
-          scaleFace(f, factor),
-        );
+        const { preview: image, faces } = await findPhotoFaces(photo, { minConfidence: options.minConfidence });
         const crops = options.crops ? await writeCrops(photo, faces, options.crops, options.cropSize) : [];
         const result = {
           photo,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame } from '../faces/alignment.js';
-import { detectFaces, scaleFace } from '../faces/detect-faces.js';
+import { detectFaces, scaleFace, type DetectedFace, type DetectOptions } from '../faces/detect-faces.js';
 import { ImageError, maxImagePixels, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -85,10 +85,22 @@ async function facesAndImage(
 ): Promise<{ faces: EditableFace[]; image: RgbImage }> {
   if (known)
     return { faces: known.map((f) => ({ id: f.id, frame: f.frame, smile: f.smile })), image: await readRgbImage(file) };
+  const { preview, faces } = await findPhotoFaces(file);
+  return { faces, image: preview.width === preview.originalWidth ? preview : await readRgbImage(file) };
+}
+
+/**
+ * The faces of a photo file, found on a copy at most `detectionSide` large
+ * (what the detector needs, and quick to decode) and given in the photo's own
+ * full-resolution pixels; the copy comes along for callers that can use it.
+ */
+export async function findPhotoFaces(
+  file: string,
+  options: DetectOptions = {},
+): Promise<{ preview: RgbImage; faces: DetectedFace[] }> {
   const preview = await readRgbImage(file, { maxSide: detectionSide });
   const factor = preview.originalWidth / preview.width;
-  const faces = (await detectFaces(preview)).map((f) => scaleFace(f, factor));
-  return { faces, image: factor === 1 ? preview : await readRgbImage(file) };
+  return { preview, faces: (await detectFaces(preview, options)).map((f) => scaleFace(f, factor)) };
 }
 
 export interface WriteOptions {
