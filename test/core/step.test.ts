@@ -26,6 +26,12 @@ async function pair(preset: 'paper' | 'fader', trained: TrainedParts = 'all') {
   };
 }
 
+function largestDifference(a: Float32Array, b: Float32Array): number {
+  let largest = 0;
+  a.forEach((v, j) => (largest = Math.max(largest, Math.abs(v - b[j]!))));
+  return largest;
+}
+
 describe('training steps split across threads', () => {
   it('give the same weights as one thread (paper preset, no batch norm)', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper');
@@ -42,9 +48,7 @@ describe('training steps split across threads', () => {
     const expected = single.network.exportWeights();
     const actual = split.network.exportWeights();
     expected.forEach((w, i) => {
-      let worst = 0;
-      w.values.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - actual[i]!.values[j]!))));
-      expect(worst, w.name).toBeLessThan(1e-4);
+      expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
     });
     singleStep.dispose();
     splitStep.dispose();
@@ -75,9 +79,7 @@ describe('training steps split across threads', () => {
     after.forEach((w, i) => {
       const moved = w.values.some((v, j) => v !== before[i]![j]);
       expect(moved, w.name).toBe(parts.get(w.name) === 'decoder');
-      let worst = 0;
-      w.values.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - actual[i]!.values[j]!))));
-      expect(worst, w.name).toBeLessThan(1e-4);
+      expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
     });
     singleStep.dispose();
     splitStep.dispose();

@@ -62,8 +62,7 @@ export function computeGradients(
   const count = labelValues.length;
   const images = tf.tensor4d(imageValues, [count, size, size, 3]);
   const labels = tf.tensor1d(labelValues);
-  // The discriminator classifies smiling vs not; intensity labels are thresholded.
-  const classes = tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2));
+  const classes = labelClasses(labels);
   const flipped = tf.tidy(() => tf.sub(1, classes));
   const kept: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
@@ -91,17 +90,10 @@ export function computeGradients(
       return tf.losses.softmaxCrossEntropy(classes, logits) as tf.Scalar;
     }, network.trainableOf('discriminator'));
     kept.push(dis.value);
-    const measured = tf.tidy(() => {
-      const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(classes, 1)), 'float32'));
-      const adversarialValue = adversarial ?? tf.losses.softmaxCrossEntropy(flipped, logits!);
-      return tf.stack([reconstruction!, adversarialValue, dis.value, accuracy]);
-    });
-    kept.push(measured);
-    const [rec, adv, disLoss, accuracy] = Array.from(measured.dataSync()) as [number, number, number, number];
     return {
       autoencoder: ae.grads,
       discriminator: dis.grads,
-      losses: { reconstruction: rec, adversarial: adv, discriminator: disLoss, accuracy },
+      losses: readLosses(reconstruction!, logits!, classes, { adversarial, discriminator: dis.value }),
       count,
     };
   } finally {
@@ -127,25 +119,41 @@ function decoderGradients(network: ExpressionNetwork, imageValues: Float32Array,
       reconstruction = tf.keep(tf.losses.meanSquaredError(images, network.decode(latent, labels, true)) as tf.Scalar);
       return reconstruction;
     }, network.trainableOf('decoder'));
-    kept.push(ae.value, reconstruction!);
-    const measured = tf.tidy(() => {
-      const classes = tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2);
-      const logits = network.discriminate(latent, false);
-      const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(classes, 1)), 'float32'));
-      const adversarial = tf.losses.softmaxCrossEntropy(tf.sub(1, classes), logits);
-      const discriminator = tf.losses.softmaxCrossEntropy(classes, logits);
-      return tf.stack([reconstruction!, adversarial, discriminator, accuracy]);
-    });
-    kept.push(measured);
-    const [rec, adv, disLoss, accuracy] = Array.from(measured.dataSync()) as [number, number, number, number];
-    return {
-      autoencoder: ae.grads,
-      discriminator: {},
-      losses: { reconstruction: rec, adversarial: adv, discriminator: disLoss, accuracy },
-      count,
-    };
+    const classes = labelClasses(labels);
+    const logits = tf.tidy(() => network.discriminate(latent, false));
+    kept.push(ae.value, reconstruction!, classes, logits);
+    return { autoencoder: ae.grads, discriminator: {}, losses: readLosses(reconstruction!, logits, classes), count };
   } finally {
     tf.dispose(kept);
+  }
+}
+
+/** The discriminator's targets: smiling or not, one-hot (intensity labels are thresholded). */
+function labelClasses(labels: tf.Tensor1D): tf.Tensor2D {
+  return tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2) as tf.Tensor2D);
+}
+
+/**
+ * A step's losses read back in one transfer: the adversarial and discriminator
+ * terms are measured from the logits unless the step already computed them.
+ */
+function readLosses(
+  reconstruction: tf.Scalar,
+  logits: tf.Tensor2D,
+  classes: tf.Tensor2D,
+  known: { adversarial?: tf.Scalar | undefined; discriminator?: tf.Scalar } = {},
+): StepLosses {
+  const measured = tf.tidy(() => {
+    const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(classes, 1)), 'float32'));
+    const adversarial = known.adversarial ?? tf.losses.softmaxCrossEntropy(tf.sub(1, classes), logits);
+    const discriminator = known.discriminator ?? tf.losses.softmaxCrossEntropy(classes, logits);
+    return tf.stack([reconstruction, adversarial, discriminator, accuracy]);
+  });
+  try {
+    const [rec, adv, dis, accuracy] = Array.from(measured.dataSync()) as [number, number, number, number];
+    return { reconstruction: rec, adversarial: adv, discriminator: dis, accuracy };
+  } finally {
+    measured.dispose();
   }
 }
 
