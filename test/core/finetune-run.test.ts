@@ -22,6 +22,7 @@ import { readCheckpoint, readCheckpointHeader } from '../../src-main/core/model/
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { fileExists } from '../../src-main/core/util/file-exists.js';
 import { celebaFaceSet, untrainedBase } from '../fixtures/finetune.js';
+import { mountRamDisk } from '../helpers/read-only.js';
 
 const pngMagic = [0x89, 0x50, 0x4e, 0x47];
 /** A few steps in two phases, a checkpoint every other step: seconds, not minutes. */
@@ -275,16 +276,6 @@ describe('a fine-tune that fails', () => {
     expect(describeWriteError(other, '/p/a.mien', 'the profile')).toBe(other);
   });
 });
-
-/** A tiny RAM disk, where the system lets this process mount one (root in a container usually may). */
-function mountRamDisk(dir: string, size: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('a full disk', () => {
   let ramDisk: string | undefined;

@@ -19,15 +19,22 @@ export async function readOnlyFolder(dir: string): Promise<ReadOnlyFolder | unde
     await chmod(dir, 0o555);
     return { dir, release: () => chmod(dir, 0o755) };
   }
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir], { stdio: 'ignore' });
-  } catch {
-    return undefined;
-  }
+  if (!mountRamDisk(dir, '1m', { readOnly: true })) return undefined;
   return {
     dir,
     release: async () => {
       execFileSync('umount', [dir]);
     },
   };
+}
+
+/** A tiny RAM disk at `dir`, where the system lets this process mount one (root in a container usually may). */
+export function mountRamDisk(dir: string, size: string, options: { readOnly?: boolean } = {}): boolean {
+  const flags = `${options.readOnly ? 'ro,' : ''}size=${size}`;
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', flags, 'tmpfs', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
