@@ -27,6 +27,14 @@ export class ComputeError extends Error {
   }
 }
 
+/** The worker died (or was replaced) with the call still in flight; the next call starts a fresh one. */
+export class ComputeWorkerStoppedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ComputeWorkerStopped';
+  }
+}
+
 /**
  * The main process's handle on the compute worker thread. A worker that dies
  * (out of memory, a crash in native code) fails the calls in flight with a
@@ -84,7 +92,7 @@ export class ComputeClient {
     const worker = this.worker;
     this.worker = undefined;
     if (worker) {
-      this.stoppedWith(new Error('the compute worker was restarted'));
+      this.stoppedWith(new ComputeWorkerStoppedError('the compute worker was restarted'));
       await worker.terminate();
     }
     await this.ensureStarted();
@@ -105,8 +113,9 @@ export class ComputeClient {
     const worker = spawnWorker(new URL('../worker/', import.meta.url).href, 'compute-worker');
     this.worker = worker;
     worker.on('message', (message: FromWorker) => this.receive(message));
-    worker.on('error', (error) => this.stopped(worker, error));
-    worker.on('exit', (code) => this.stopped(worker, new Error(`the compute worker stopped (exit code ${code})`)));
+    // A crash reports 'error' and then 'exit', a terminated thread 'exit' alone: the first one fails the calls.
+    worker.on('error', (error) => this.stopped(worker, `the compute worker stopped (${error.message})`));
+    worker.on('exit', (code) => this.stopped(worker, `the compute worker stopped (exit code ${code})`));
     const direct: DirectCall = (method, ...args) => this.send(method, args) as never;
     this.starting = this.setup?.(direct).finally(() => (this.starting = undefined));
     return this.starting ?? Promise.resolve();
@@ -138,10 +147,10 @@ export class ComputeClient {
     else waiting.reject(new ComputeError(message.message, message.name));
   }
 
-  private stopped(worker: Worker, error: Error): void {
+  private stopped(worker: Worker, message: string): void {
     if (this.worker !== worker) return;
     this.worker = undefined;
-    this.stoppedWith(error);
+    this.stoppedWith(new ComputeWorkerStoppedError(message));
   }
 
   private stoppedWith(error: Error): void {

@@ -34,7 +34,7 @@ import { builtInModelId } from '../core/library/model-library.js';
 import { readCheckpointHeader } from '../core/model/checkpoint.js';
 import type { JobResult, ComputeProgress } from '../worker/compute-service.js';
 import type { FinetuneJob, FinetuneUpdate } from '../worker/finetune-jobs.js';
-import type { ComputeClient } from './compute-client.js';
+import { ComputeWorkerStoppedError, type ComputeClient } from './compute-client.js';
 import type { Handlers } from './dispatch.js';
 import type { FolderAccess } from './folder-access.js';
 
@@ -91,11 +91,31 @@ export function createFinetuneServices(context: FinetuneContext): FinetuneServic
   const faceSetDir = (faceSetId: string) => path.join(context.dataDir, 'finetune', 'faces', faceSetId);
   const workDirOf = (runId: string) => defaultWorkDir(modelsDir, runId);
 
+  /**
+   * A worker that dies mid-run (a crash in native code, out of memory) takes no
+   * pause checkpoint: the failure names the checkpoint that is kept, so the
+   * user knows what resuming loses.
+   */
+  const explainStoppedWorker = async (error: unknown, runId: string): Promise<unknown> => {
+    if (!(error instanceof ComputeWorkerStoppedError)) return error;
+    const unfinished = await unfinishedFinetunes(modelsDir).catch(() => []);
+    const kept = unfinished.find((u) => path.basename(u.workDir) === runId);
+    if (!kept) return error;
+    const resuming =
+      kept.stepsDone > 0
+        ? `its last checkpoint (step ${kept.stepsDone} of ${kept.totalSteps}) is kept: resume it to go on from there`
+        : 'it stopped before its first checkpoint: resume it to start again';
+    return new FinetuneError(`${error.message} during the fine-tune; ${resuming}`);
+  };
+
   const launch = (runId: string, job: FinetuneJob) => {
     const started = context.startJob('finetune', (jobId, progress) => {
       const relay = new FinetuneRelay(jobId, runId, context.emit);
       return compute
         .job('finetune', [jobId, job], progress, (update) => relay.update(update))
+        .catch(async (error: unknown) => {
+          throw await explainStoppedWorker(error, runId);
+        })
         .finally(() => relay.flush());
     });
     runs.set(runId, started);

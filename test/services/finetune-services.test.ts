@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type {
   EventChannel,
   FinetunePreview,
@@ -13,6 +14,8 @@ import type {
   RequestChannel,
 } from '../../src-main/contract/ipc-contract.js';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { finetuneCheckpointEvery } from '../../src-main/core/finetune/settings.js';
+import type * as SpawnWorker from '../../src-main/core/util/spawn-worker.js';
 import { JsonFileStore } from '../../src-main/host/json-store.js';
 import { createAppServices, type AppServices } from '../../src-main/services/app-services.js';
 import { untrainedBase } from '../fixtures/finetune.js';
@@ -23,6 +26,19 @@ import { faceImages } from '../helpers/faces.js';
  * an opened folder become a face set, the user corrects it, and a few steps
  * of fine-tuning from an untrained base make a profile the model library lists.
  */
+
+/** Every compute worker thread the services start, so a test can kill the running one as a crash would. */
+const computeWorkers = vi.hoisted(() => [] as Worker[]);
+vi.mock('../../src-main/core/util/spawn-worker.js', async (importOriginal) => {
+  const original = await importOriginal<typeof SpawnWorker>();
+  return {
+    spawnWorker: (callerUrl: string, name: string): Worker => {
+      const worker = original.spawnWorker(callerUrl, name);
+      if (name === 'compute-worker') computeWorkers.push(worker);
+      return worker;
+    },
+  };
+});
 
 /** CelebA training photos with one face each, smiling and not, in turns. */
 const photoNames = ['000002.jpg', '000005.jpg', '000009.jpg', '000006.jpg', '000011.jpg', '000008.jpg'];
@@ -275,5 +291,46 @@ describe('a fine-tune from the services', () => {
     const resumed = await call('finetune:resume', { runId: 'cleo' });
     expect((await jobEnd(resumed.jobId)).state).toBe('done');
     expect((await call('models:list')).models.map((m) => m.id)).toContain('cleo');
+  });
+  it('reports a compute worker that dies mid-run, keeps its last checkpoint, and resumes it in a fresh worker', async () => {
+    const folder = path.join(photos, 'more');
+    await call('library:open', { folder });
+    const faceSetId = (await collect(folder)).faceSetId;
+    const modelBefore = (await call('app:status')).model;
+    // Just past the first periodic checkpoint, so the kill lands between two checkpoints.
+    const steps = finetuneCheckpointEvery + 4;
+    const { jobId, runId } = await call('finetune:start', { faceSetId, name: 'Dora', advanced: { steps } });
+    const stepsOf = (id: string) =>
+      eventsOf<FinetuneProgress>('finetune:progress', (e) => e.jobId === id).flatMap((e) =>
+        e.points.map((p) => p.step),
+      );
+    await waitFor(() => stepsOf(jobId).find((step) => step > finetuneCheckpointEvery));
+    const workersBefore = computeWorkers.length;
+    // Stops the thread at once, mid-step: no pause, no checkpoint of its own, like a crash in native code.
+    await computeWorkers.at(-1)!.terminate();
+
+    const failed = await jobEnd(jobId);
+    expect(failed).toMatchObject({ kind: 'finetune', state: 'failed' });
+    expect(failed.summary).toMatch(
+      new RegExp(`compute worker stopped .*last checkpoint \\(step ${finetuneCheckpointEvery} of ${steps}\\) is kept`),
+    );
+    const killedAt = Math.max(...stepsOf(jobId));
+    const kept = (await call('finetune:unfinished')).runs.find((r) => r.runId === runId);
+    expect(kept).toMatchObject({ name: 'Dora', stepsDone: finetuneCheckpointEvery, totalSteps: steps, jobId: null });
+    expect(killedAt - kept!.stepsDone).toBeLessThanOrEqual(finetuneCheckpointEvery);
+
+    // The next request starts one fresh worker, set up with the same backend and model.
+    const status = await call('app:status');
+    expect(computeWorkers).toHaveLength(workersBefore + 1);
+    expect(status.model).toEqual(modelBefore);
+    expect(status.modelError).toBeNull();
+
+    const resumed = await call('finetune:resume', { runId });
+    expect((await jobEnd(resumed.jobId)).state).toBe('done');
+    expect(stepsOf(resumed.jobId).filter((step) => step > finetuneCheckpointEvery)).toEqual(
+      [...Array(steps - finetuneCheckpointEvery)].map((_, i) => finetuneCheckpointEvery + i + 1),
+    );
+    expect(computeWorkers).toHaveLength(workersBefore + 1);
+    expect((await call('models:list')).models.map((m) => m.id)).toContain('dora');
   });
 });
