@@ -3,6 +3,11 @@ import svelte from 'eslint-plugin-svelte';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/** The one src-main module the renderer may import at run time: plain data, no imports of its own. */
+const rendererData = 'src-main/contract/default-settings.ts';
+/** how the renderer names it (imports end in .js) */
+const rendererDataImport = '**/src-main/contract/default-settings.js';
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'out/', 'runs/', 'resources/'] },
   js.configs.recommended,
@@ -31,7 +36,8 @@ export default tseslint.config(
   },
   {
     // The renderer runs in a browser page: it reaches the main process only through the bridge, so it
-    // may take the contract's types but never its runtime code.
+    // may take the contract's types but never its runtime code. The one exception is the settings'
+    // defaults, plain data shared with the services so that they are defined once.
     files: ['src-renderer/**/*.ts', 'src-renderer/**/*.svelte', 'test/renderer/**/*.ts'],
     ignores: ['src-renderer/vite.config.ts'],
     languageOptions: { globals: { ...globals.browser } },
@@ -39,7 +45,27 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          patterns: [{ group: ['**/src-main/**'], allowTypeImports: true, message: 'import only types from src-main' }],
+          patterns: [
+            {
+              // Gitignore-style: a file cannot be let back in once its folder is matched, so these match
+              // what lies in src-main's folders rather than the folders.
+              group: ['**/src-main/*.*', '**/src-main/*/**', `!${rendererDataImport}`],
+              allowTypeImports: true,
+              message: 'import only types from src-main',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // What the renderer imports as data must stay data: anything it imported at run time would reach the page.
+    files: [rendererData],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ group: ['*'], allowTypeImports: true, message: 'the renderer imports this module: types only' }],
         },
       ],
     },

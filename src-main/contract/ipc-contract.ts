@@ -5,7 +5,8 @@ import { z } from 'zod';
  * channel (`domain:verb`) has a zod schema for its payload and its reply, every
  * event a schema for its body. The main process validates each payload against
  * it (Electron's ipcMain and the loopback WebSocket host alike); the renderer
- * imports this module for its types only.
+ * imports this module for its types only (and the settings' defaults as data
+ * from default-settings.ts, which this module re-exports).
  */
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
@@ -122,6 +123,7 @@ export const settingsSchema = z.object({
   pairLabels: z.boolean(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
+export { defaultSettings } from './default-settings.js';
 
 export const jobKindSchema = z.enum(['batch', 'pairs', 'training', 'faces', 'finetune']);
 

@@ -2,6 +2,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import {
+  defaultSettings,
   settingsSchema,
   type EventChannel,
   type EventOf,
@@ -62,15 +63,6 @@ export interface AppServices {
   servePhoto(file: string, thumbnailSize?: number): Promise<PhotoResponse>;
   close(): Promise<void>;
 }
-
-export const defaultSettings: Settings = {
-  backend: 'auto',
-  exportFormat: 'same',
-  exportQuality: 92,
-  keepMetadata: true,
-  pairLayout: 'side-by-side',
-  pairLabels: true,
-};
 
 /** Longest side of the copy the editor shows as "the photo" (EXIF orientation applied, any format). */
 const displaySide = 2560;

@@ -1,3 +1,4 @@
+import { defaultSettings } from '../../src-main/contract/default-settings.js';
 import type { Settings } from '../../src-main/contract/ipc-contract.js';
 
 export type Backend = Settings['backend'];
@@ -11,18 +12,10 @@ export const backendChoices: { value: Backend; label: string }[] = [
   { value: 'cpu', label: 'Plain JavaScript (slowest)' },
 ];
 
-export const defaultSettings: Settings = {
-  backend: 'auto',
-  exportFormat: 'same',
-  exportQuality: 92,
-  keepMetadata: true,
-  pairLayout: 'side-by-side',
-  pairLabels: true,
-};
-
 /**
  * The Settings screen's form: a draft of the settings the user edits, the
- * values last saved, and what changed between them (only that is sent).
+ * values last saved, and what changed between them (only that is sent). Until
+ * the services answer it holds the defaults they would fill in.
  */
 export class SettingsForm {
   draft = $state<Settings>({ ...defaultSettings });

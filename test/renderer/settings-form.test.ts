@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { backendChoices, defaultSettings, SettingsForm } from '../../src-renderer/state/settings-form.svelte.js';
+import { defaultSettings } from '../../src-main/contract/default-settings.js';
+import { backendChoices, SettingsForm } from '../../src-renderer/state/settings-form.svelte.js';
 
 describe('SettingsForm', () => {
   test('sends only what changed, and knows when the backend changes', () => {
