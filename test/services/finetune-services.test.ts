@@ -296,8 +296,9 @@ describe('a fine-tune from the services', () => {
     const folder = path.join(photos, 'more');
     await call('library:open', { folder });
     const faceSetId = (await collect(folder)).faceSetId;
-    const modelBefore = (await call('app:status')).model;
-    // Just past the first periodic checkpoint, so the kill lands between two checkpoints.
+    const before = await call('app:status');
+    // Just past the first periodic checkpoint, so the kill lands between two checkpoints. That checkpoint is
+    // twenty steps in, which on a busy machine outlasts the default test timeout.
     const steps = finetuneCheckpointEvery + 4;
     const { jobId, runId } = await call('finetune:start', { faceSetId, name: 'Dora', advanced: { steps } });
     const stepsOf = (id: string) =>
@@ -322,8 +323,7 @@ describe('a fine-tune from the services', () => {
     // The next request starts one fresh worker, set up with the same backend and model.
     const status = await call('app:status');
     expect(computeWorkers).toHaveLength(workersBefore + 1);
-    expect(status.model).toEqual(modelBefore);
-    expect(status.modelError).toBeNull();
+    expect(status).toMatchObject({ backend: { name: before.backend.name }, model: before.model, modelError: null });
 
     const resumed = await call('finetune:resume', { runId });
     expect((await jobEnd(resumed.jobId)).state).toBe('done');
@@ -332,5 +332,5 @@ describe('a fine-tune from the services', () => {
     );
     expect(computeWorkers).toHaveLength(workersBefore + 1);
     expect((await call('models:list')).models.map((m) => m.id)).toContain('dora');
-  });
+  }, 240_000);
 });
