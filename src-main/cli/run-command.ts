@@ -42,10 +42,16 @@ export async function withCancel(
             `${event.images} images loaded, ${event.skipped} skipped${event.resumedFrom ? `; resuming at step ${event.resumedFrom}` : ''}`,
           );
         }
+        if (event.type === 'classifier') {
+          reporter.progress('training the expression classifier', event.step, event.totalSteps, {
+            accuracy: event.accuracy.toFixed(2),
+          });
+        }
         if (event.type === 'progress') {
           reporter.progress('training', event.stepsDone, event.totalSteps, {
             phase: event.phase,
             mse: event.reconstruction.toFixed(4),
+            ...(event.expression !== undefined ? { expr: event.expression.toFixed(3) } : {}),
             'dis acc': event.discriminatorAccuracy.toFixed(2),
             'img/s': event.imagesPerSecond.toFixed(1),
             eta: formatSeconds(event.etaSeconds),

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+import { ExpressionClassifier } from '../../src-main/core/training/expression-classifier.js';
 import { GradientHelper } from '../../src-main/core/training/gradient-helper.js';
 import type { TrainedParts } from '../../src-main/core/training/gradients.js';
 import { StepRunner } from '../../src-main/core/training/step.js';
@@ -54,6 +55,39 @@ describe('training steps split across threads', () => {
     splitStep.dispose();
     single.dispose();
     split.dispose();
+  });
+
+  it('with the expression loss, give the same weights on one thread or two and leave the classifier as it is', async () => {
+    const { single, split, helper, singleStep, splitStep } = await pair('paper');
+    expect(helper).toBeDefined();
+    const plain = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
+    const plainStep = new StepRunner(plain.network, 0.5, 0.999, 2e-4);
+    const classifier = new ExpressionClassifier(64, 3);
+    const classifierBefore = classifier.exportWeights();
+    singleStep.useClassifier(classifier);
+    splitStep.useClassifier(classifier);
+    const random = seededRandom(6);
+    const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
+    const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
+    for (let step = 0; step < 2; step++) {
+      const a = await singleStep.run(images, labels, 0.01, 1e-3, 0.5);
+      const b = await splitStep.run(images, labels, 0.01, 1e-3, 0.5);
+      const c = await plainStep.run(images, labels, 0.01, 1e-3);
+      expect(a.expression).toBeGreaterThan(0.1);
+      expect(b.expression).toBeCloseTo(a.expression, 4);
+      expect(c.expression).toBe(0);
+    }
+    const expected = single.network.exportWeights();
+    const actual = split.network.exportWeights();
+    const withoutLoss = plain.network.exportWeights();
+    let changedByLoss = 0;
+    expected.forEach((w, i) => {
+      expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
+      if (w.name.startsWith('decoder.')) changedByLoss += largestDifference(w.values, withoutLoss[i]!.values);
+    });
+    expect(changedByLoss).toBeGreaterThan(1e-4);
+    classifier.exportWeights().forEach((w, i) => expect(w.values).toEqual(classifierBefore[i]!.values));
+    [singleStep, splitStep, plainStep, single, split, plain, classifier].forEach((d) => d.dispose());
   });
 
   it('train the decoder alone when asked, on one thread or two, with no tensor left behind', async () => {

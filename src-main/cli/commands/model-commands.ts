@@ -19,7 +19,12 @@ import {
   type PresetName,
 } from '../../core/model/presets.js';
 import { defaultSchedule } from '../../core/training/schedule.js';
-import { resumeTraining, startTraining, type TrainingResult } from '../../core/training/trainer.js';
+import {
+  defaultClassifierSteps,
+  resumeTraining,
+  startTraining,
+  type TrainingResult,
+} from '../../core/training/trainer.js';
 import {
   nonNegativeInt,
   nonNegativeNumber,
@@ -85,6 +90,18 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       nonNegativeInt,
       defaultSchedule.muRampSteps,
     )
+    .option(
+      '--expression <a,b,c>',
+      'weight of the expression loss in the three phases (a classifier must read the flipped label on the edit)',
+      tripleNumber,
+      [0, 0, 0],
+    )
+    .option(
+      '--classifier-steps <n>',
+      'steps that train the expression classifier first',
+      positiveInt,
+      defaultClassifierSteps,
+    )
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, defaultSchedule.learningRate)
     .option('--lr-decay <factor>', 'learning-rate factor at each new phase', positiveNumber, defaultSchedule.phaseDecay)
     .option('--batch <n>', 'images per step', positiveInt, 32)
@@ -119,7 +136,9 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   muRampSteps: options.muRamp,
                   learningRate: options.lr,
                   phaseDecay: options.lrDecay,
+                  ...(options.expression.some((w) => w > 0) ? { expressionWeight: options.expression } : {}),
                 },
+                ...(options.expression.some((w) => w > 0) ? { classifierSteps: options.classifierSteps } : {}),
                 batchSize: options.batch,
                 checkpointEvery: options.checkpointEvery,
                 logEvery: options.logEvery,
@@ -197,6 +216,8 @@ interface TrainOptions {
   size: ModelSize;
   steps: [number, number, number];
   mu: [number, number, number];
+  expression: [number, number, number];
+  classifierSteps: number;
   muRamp: number;
   lr: number;
   lrDecay: number;

@@ -8,6 +8,7 @@ import type { GradientArrays, TrainedParts } from './gradients.js';
 /** Messages to the helper thread. */
 export type HelperRequest =
   | { type: 'init'; config: ModelConfig; backend: BackendChoice }
+  | { type: 'classifier'; weights: Float32Array[] }
   | {
       type: 'gradients';
       id: number;
@@ -16,6 +17,7 @@ export type HelperRequest =
       labels: Float32Array;
       mu: number;
       trained: TrainedParts;
+      expressionWeight: number;
     };
 
 /** Messages from the helper thread. */
@@ -64,17 +66,23 @@ export class GradientHelper {
     labels: Float32Array,
     mu: number,
     trained: TrainedParts = 'all',
+    expressionWeight = 0,
   ): Promise<GradientArrays> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ type: 'gradients', id, weights, images, labels, mu, trained }, [
+      this.post({ type: 'gradients', id, weights, images, labels, mu, trained, expressionWeight }, [
         ...weights.map((w) => w.buffer as ArrayBuffer),
         images.buffer as ArrayBuffer,
         labels.buffer as ArrayBuffer,
       ]);
     });
+  }
+
+  /** The frozen expression classifier's weights, in its variable order; messages arrive in order, so no reply. */
+  useClassifier(weights: Float32Array[]): void {
+    this.post({ type: 'classifier', weights });
   }
 
   async close(): Promise<void> {

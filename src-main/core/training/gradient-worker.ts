@@ -4,11 +4,13 @@ import { selectBackend } from '../backend/select-backend.js';
 import { ExpressionNetwork } from '../model/network.js';
 import type { HelperReply, HelperRequest } from './gradient-helper.js';
 import { computeGradients, disposeGradients, gradientArrays } from './gradients.js';
+import { ExpressionClassifier } from './expression-classifier.js';
 
 const port = parentPort;
 if (!port) throw new Error('gradient-worker runs only as a worker thread');
 
 let network: ExpressionNetwork | undefined;
+let classifier: ExpressionClassifier | undefined;
 
 function reply(message: HelperReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
@@ -23,11 +25,22 @@ port.on('message', async (request: HelperRequest) => {
       return;
     }
     if (!network) throw new Error('not initialised');
+    if (request.type === 'classifier') {
+      classifier?.dispose();
+      classifier = new ExpressionClassifier(network.config.size);
+      const names = classifier.exportWeights();
+      classifier.importWeights(new Map(names.map((w, i) => [w.name, { ...w, values: request.weights[i]! }])));
+      return;
+    }
     const weights = new Map(
       network.list().map((v, i) => [v.name, { shape: v.variable.shape, values: request.weights[i]! }]),
     );
     network.importWeights(weights);
-    const gradients = computeGradients(network, request.images, request.labels, request.mu, request.trained);
+    if (request.expressionWeight > 0 && !classifier) throw new Error('no expression classifier');
+    const expression =
+      classifier && request.expressionWeight > 0 ? { classifier, weight: request.expressionWeight } : undefined;
+    const { images, labels, mu, trained } = request;
+    const gradients = computeGradients(network, images, labels, mu, trained, expression);
     const result = gradientArrays(network, gradients, request.trained);
     disposeGradients(gradients);
     const buffers = [...result.autoencoder, ...result.discriminator].map((a) => a.buffer as ArrayBuffer);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExpressionNetwork, Part } from '../model/network.js';
+import type { ExpressionClassifier } from './expression-classifier.js';
 
 /**
  * What a step trains: the whole network, or the decoder alone. A fine-tune on
@@ -26,6 +27,14 @@ export interface StepLosses {
   discriminator: number;
   /** share of the batch whose label the discriminator read correctly from z */
   accuracy: number;
+  /** the classifier's loss on images decoded with the flipped label (0 when the step has no expression loss) */
+  expression: number;
+}
+
+/** The expression loss of a step: a frozen classifier and its weight. */
+export interface ExpressionLoss {
+  classifier: ExpressionClassifier;
+  weight: number;
 }
 
 /** Both parts' gradients on some images, keyed by variable name; the caller disposes them. */
@@ -47,8 +56,10 @@ export interface GradientArrays {
 /**
  * The gradients of one step at the current weights. The autoencoder learns to
  * reconstruct while making the latent discriminator read the flipped label
- * (weight mu); the discriminator learns to read the true label from the same z,
- * detached. Both use the weights as they are before this step's updates.
+ * (weight mu) and, with an expression loss, while making the classifier read
+ * the flipped label on the image decoded with it; the discriminator learns to
+ * read the true label from the same z, detached. Both use the weights as they
+ * are before this step's updates.
  */
 export function computeGradients(
   network: ExpressionNetwork,
@@ -56,6 +67,7 @@ export function computeGradients(
   labelValues: Float32Array,
   mu: number,
   trained: TrainedParts = 'all',
+  expression?: ExpressionLoss,
 ): Gradients {
   if (trained === 'decoder') return decoderGradients(network, imageValues, labelValues);
   const size = network.config.size;
@@ -73,13 +85,25 @@ export function computeGradients(
     let latent: tf.Tensor4D | undefined;
     let reconstruction: tf.Scalar | undefined;
     let adversarial: tf.Scalar | undefined;
+    let expressionLoss: tf.Scalar | undefined;
     const ae = tf.variableGrads(
       () => {
         const z = (latent = keep(network.encode(images, true)));
         reconstruction = keep(tf.losses.meanSquaredError(images, network.decode(z, labels, true)) as tf.Scalar);
-        if (mu === 0) return reconstruction;
-        adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, network.discriminate(z, false)) as tf.Scalar);
-        return tf.add(reconstruction, tf.mul(adversarial, mu)) as tf.Scalar;
+        let total: tf.Scalar = reconstruction;
+        if (mu > 0) {
+          adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, network.discriminate(z, false)) as tf.Scalar);
+          total = tf.add(total, tf.mul(adversarial, mu));
+        }
+        if (expression && expression.weight > 0) {
+          // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
+          const edited = network.decode(z, tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D, true);
+          expressionLoss = keep(
+            tf.losses.softmaxCrossEntropy(flipped, expression.classifier.logits(edited)) as tf.Scalar,
+          );
+          total = tf.add(total, tf.mul(expressionLoss, expression.weight));
+        }
+        return total;
       },
       network.trainableOf(['encoder', 'decoder']),
     );
@@ -93,7 +117,11 @@ export function computeGradients(
     return {
       autoencoder: ae.grads,
       discriminator: dis.grads,
-      losses: readLosses(reconstruction!, logits!, classes, { adversarial, discriminator: dis.value }),
+      losses: readLosses(reconstruction!, logits!, classes, {
+        adversarial,
+        discriminator: dis.value,
+        expression: expressionLoss,
+      }),
       count,
     };
   } finally {
@@ -141,17 +169,24 @@ function readLosses(
   reconstruction: tf.Scalar,
   logits: tf.Tensor2D,
   classes: tf.Tensor2D,
-  known: { adversarial?: tf.Scalar | undefined; discriminator?: tf.Scalar } = {},
+  known: { adversarial?: tf.Scalar | undefined; discriminator?: tf.Scalar; expression?: tf.Scalar | undefined } = {},
 ): StepLosses {
   const measured = tf.tidy(() => {
     const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(classes, 1)), 'float32'));
     const adversarial = known.adversarial ?? tf.losses.softmaxCrossEntropy(tf.sub(1, classes), logits);
     const discriminator = known.discriminator ?? tf.losses.softmaxCrossEntropy(classes, logits);
-    return tf.stack([reconstruction, adversarial, discriminator, accuracy]);
+    const expression = known.expression ?? tf.scalar(0);
+    return tf.stack([reconstruction, adversarial, discriminator, accuracy, expression]);
   });
   try {
-    const [rec, adv, dis, accuracy] = Array.from(measured.dataSync()) as [number, number, number, number];
-    return { reconstruction: rec, adversarial: adv, discriminator: dis, accuracy };
+    const [rec, adv, dis, accuracy, expression] = Array.from(measured.dataSync()) as number[] as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { reconstruction: rec, adversarial: adv, discriminator: dis, accuracy, expression };
   } finally {
     measured.dispose();
   }

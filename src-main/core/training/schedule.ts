@@ -14,6 +14,11 @@ export const scheduleSchema = z.object({
   beta2: z.number().min(0).max(1),
   /** steps over which mu ramps up linearly at the start of each phase (Fader ramps its lambda) */
   muRampSteps: z.number().int().nonnegative(),
+  /**
+   * Weight of the expression loss in each phase (see ExpressionClassifier); ramps
+   * like mu. Absent in runs that never use it.
+   */
+  expressionWeight: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]).optional(),
 });
 export type Schedule = z.infer<typeof scheduleSchema>;
 
@@ -32,7 +37,13 @@ export interface PhaseState {
   /** 1, 2 or 3 */
   phase: 1 | 2 | 3;
   mu: number;
+  expressionWeight: number;
   learningRate: number;
+}
+
+/** Whether any phase of the schedule uses the expression loss (and so needs a classifier). */
+export function usesExpressionLoss(schedule: Schedule): boolean {
+  return (schedule.expressionWeight ?? [0, 0, 0]).some((w) => w > 0);
 }
 
 export function totalSteps(schedule: Schedule): number {
@@ -47,11 +58,14 @@ export function phaseAt(schedule: Schedule, step: number): PhaseState {
     if (step < start + length || i === 2) {
       const intoPhase = step - start;
       const ramp = schedule.muRampSteps > 0 ? Math.min(1, (intoPhase + 1) / schedule.muRampSteps) : 1;
-      const previousMu = i === 0 ? 0 : schedule.mu[i - 1]!;
-      const mu = previousMu + (schedule.mu[i]! - previousMu) * ramp;
+      const ramped = (weights: readonly number[]) => {
+        const previous = i === 0 ? 0 : weights[i - 1]!;
+        return previous + (weights[i]! - previous) * ramp;
+      };
       return {
         phase: (i + 1) as 1 | 2 | 3,
-        mu,
+        mu: ramped(schedule.mu),
+        expressionWeight: ramped(schedule.expressionWeight ?? [0, 0, 0]),
         learningRate: schedule.learningRate * schedule.phaseDecay ** i,
       };
     }

@@ -11,6 +11,7 @@ import {
   type TrainedParts,
 } from './gradients.js';
 import type { GradientHelper } from './gradient-helper.js';
+import type { ExpressionClassifier } from './expression-classifier.js';
 
 /** Below this many images per thread, the copies to and from a helper cost more than they save. */
 const minimumSharePerThread = 4;
@@ -25,6 +26,7 @@ export type { StepLosses };
 export class StepRunner {
   readonly autoencoderOptimizer: tf.AdamOptimizer;
   readonly discriminatorOptimizer: tf.AdamOptimizer;
+  private classifier: ExpressionClassifier | undefined;
 
   constructor(
     private readonly network: ExpressionNetwork,
@@ -39,18 +41,33 @@ export class StepRunner {
     this.discriminatorOptimizer = tf.train.adam(learningRate, beta1, beta2);
   }
 
+  /** The frozen classifier of the expression loss (sent once to the helper thread too). */
+  useClassifier(classifier: ExpressionClassifier): void {
+    this.classifier = classifier;
+    this.helper?.useClassifier(classifier.exportWeights().map((w) => w.values));
+  }
+
   /**
    * One step on a batch: gradients of both parts at the current weights (on
    * this thread and, for large enough batches, a helper thread), then both
    * Adam updates. images: [n, size, size, 3] floats in [-1, 1].
    */
-  async run(images: Float32Array, labels: Float32Array, mu: number, learningRate: number): Promise<StepLosses> {
+  async run(
+    images: Float32Array,
+    labels: Float32Array,
+    mu: number,
+    learningRate: number,
+    expressionWeight = 0,
+  ): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
     setLearningRate(this.discriminatorOptimizer, learningRate);
+    if (expressionWeight > 0 && !this.classifier) throw new Error('the expression loss needs a classifier');
+    const expression =
+      this.classifier && expressionWeight > 0 ? { classifier: this.classifier, weight: expressionWeight } : undefined;
     const helper = this.helper;
     const count = labels.length;
     if (!helper || count < 2 * minimumSharePerThread) {
-      const local = computeGradients(this.network, images, labels, mu, this.trained);
+      const local = computeGradients(this.network, images, labels, mu, this.trained, expression);
       return this.apply([local]);
     }
     // The helper takes the second half, from a copy of the current weights.
@@ -62,11 +79,13 @@ export class StepRunner {
       labels.slice(split),
       mu,
       this.trained,
+      expression?.weight ?? 0,
     );
     let local: Gradients | undefined;
     try {
       const localImages = images.subarray(0, split * pixels);
-      local = computeGradients(this.network, localImages, labels.subarray(0, split), mu, this.trained);
+      const localLabels = labels.subarray(0, split);
+      local = computeGradients(this.network, localImages, localLabels, mu, this.trained, expression);
       const other = await remote;
       return this.apply([local, gradientsFromArrays(this.network, other, this.trained)]);
     } catch (error) {
@@ -104,6 +123,7 @@ export class StepRunner {
         adversarial: weighted('adversarial'),
         discriminator: weighted('discriminator'),
         accuracy: weighted('accuracy'),
+        expression: weighted('expression'),
       };
     } finally {
       parts.forEach(disposeGradients);
@@ -145,7 +165,8 @@ export class StepRunner {
     const saved = [...tensors.values()]
       .filter((t) => t.name.startsWith(`${prefix}.`))
       .sort((a, b) => a.name.localeCompare(b.name));
-    if (saved.length === 0) return; // saved before the first update: fresh optimiser state
+    // Saved before the first update (only the iteration count, or nothing): fresh optimiser state.
+    if (saved.length <= 1) return;
     if (saved.length !== 1 + 2 * variables.length) {
       throw new Error(`optimiser state ${prefix} does not match the model (${saved.length} slots)`);
     }

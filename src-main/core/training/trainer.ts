@@ -12,7 +12,8 @@ import { ExpressionModel } from '../model/expression-model.js';
 import type { ExpressionNetwork } from '../model/network.js';
 import { BatchSampler } from './batches.js';
 import { loadFaceDataset, type FaceDataset } from './dataset.js';
-import { phaseAt, scheduleSchema, totalSteps } from './schedule.js';
+import { phaseAt, scheduleSchema, totalSteps, usesExpressionLoss } from './schedule.js';
+import { ExpressionClassifier } from './expression-classifier.js';
 import { StepRunner, type StepLosses } from './step.js';
 import { fileExists } from '../util/file-exists.js';
 import { GradientHelper } from './gradient-helper.js';
@@ -39,6 +40,8 @@ export const runSettingsSchema = z.object({
   initialModel: z.string().optional(),
   /** train the decoder alone, keeping the initial model's encoder and discriminator (see TrainedParts) */
   trained: z.enum(['all', 'decoder']).optional(),
+  /** steps that train the expression classifier before the run, when the schedule uses the expression loss */
+  classifierSteps: z.number().int().positive().optional(),
 });
 export type RunSettings = z.infer<typeof runSettingsSchema>;
 
@@ -49,6 +52,8 @@ export interface CurvePoint {
   adversarial: number;
   discriminator: number;
   discriminatorAccuracy: number;
+  /** the expression loss, in runs that use it */
+  expression?: number;
 }
 
 export interface TrainingProgress extends CurvePoint {
@@ -64,6 +69,7 @@ export interface TrainingProgress extends CurvePoint {
 export type TrainingEvent =
   | { type: 'data'; loaded: number; total: number }
   | { type: 'ready'; images: number; skipped: number; resumedFrom: number }
+  | { type: 'classifier'; step: number; totalSteps: number; accuracy: number }
   | ({ type: 'progress' } & TrainingProgress)
   | { type: 'checkpoint'; step: number; file: string };
 
@@ -93,6 +99,8 @@ export interface RunControl {
 }
 
 export const checkpointFileName = 'checkpoint.mien';
+/** Enough for the classifier to read smiles about as well as it ever will on these faces, in a few minutes. */
+export const defaultClassifierSteps = 800;
 export const modelFileName = 'model.mien';
 
 /** Starts a new run in `runDir` (which must not hold one already). */
@@ -136,7 +144,7 @@ export async function resumeTraining(runDir: string, control: RunControl = {}): 
   }
   const model = ExpressionModel.fromCheckpoint(file, checkpoint, settings.model);
   const run = new TrainingRun(runDir, settings, data, model, step, curve, window, await startHelper(settings));
-  await run.restoreOptimizers(checkpoint.tensors);
+  await run.restoreState(checkpoint.tensors);
   return run.execute(control);
 }
 
@@ -145,10 +153,18 @@ const curveWindowSchema = z.object({
   adversarial: z.number(),
   discriminator: z.number(),
   accuracy: z.number(),
+  expression: z.number().optional(),
   count: z.number(),
 });
 type CurveWindow = z.infer<typeof curveWindowSchema>;
-const emptyWindow = (): CurveWindow => ({ reconstruction: 0, adversarial: 0, discriminator: 0, accuracy: 0, count: 0 });
+const emptyWindow = (): CurveWindow => ({
+  reconstruction: 0,
+  adversarial: 0,
+  discriminator: 0,
+  accuracy: 0,
+  expression: 0,
+  count: 0,
+});
 
 const trainingStateSchema = z.object({
   window: curveWindowSchema.optional(),
@@ -163,6 +179,7 @@ const trainingStateSchema = z.object({
       adversarial: z.number(),
       discriminator: z.number(),
       discriminatorAccuracy: z.number(),
+      expression: z.number().optional(),
     }),
   ),
 });
@@ -196,6 +213,10 @@ class TrainingRun {
   private readonly total: number;
   /** losses summed since the last curve point; saved with checkpoints so a resumed curve is the same */
   private sums: CurveWindow = emptyWindow();
+  /** the frozen classifier of the expression loss, when the schedule uses it */
+  private classifier: ExpressionClassifier | undefined;
+  /** a resumed checkpoint's tensors, where a trained classifier may be */
+  private restored: Map<string, NamedArray> | undefined;
 
   constructor(
     private readonly runDir: string,
@@ -226,6 +247,13 @@ class TrainingRun {
   async execute(control: RunControl): Promise<TrainingResult> {
     const resumedFrom = this.step;
     control.onEvent?.({ type: 'ready', images: this.data.count, skipped: this.data.skipped.length, resumedFrom });
+    try {
+      await this.prepareClassifier(control);
+      if (control.signal?.aborted) return this.result('cancelled', 0);
+    } catch (error) {
+      this.dispose();
+      throw error;
+    }
     const started = performance.now();
     try {
       while (this.step < this.total) {
@@ -249,27 +277,66 @@ class TrainingRun {
         modelFile = path.join(this.runDir, modelFileName);
         await this.model.save(modelFile, this.modelMeta());
       }
-      return {
-        status: finished ? 'finished' : 'cancelled',
-        stepsDone: this.step,
-        totalSteps: this.total,
-        checkpoint: this.checkpointFile,
-        ...(modelFile ? { model: modelFile } : {}),
-        images: this.data.count,
-        skipped: this.data.skipped.length,
-        curve: this.curve,
-        secondsTraining: (performance.now() - started) / 1000,
-      };
+      return this.result(finished ? 'finished' : 'cancelled', (performance.now() - started) / 1000, modelFile);
     } finally {
       this.dispose();
     }
   }
 
+  private result(status: TrainingResult['status'], secondsTraining: number, modelFile?: string): TrainingResult {
+    return {
+      status,
+      stepsDone: this.step,
+      totalSteps: this.total,
+      checkpoint: this.checkpointFile,
+      ...(modelFile ? { model: modelFile } : {}),
+      images: this.data.count,
+      skipped: this.data.skipped.length,
+      curve: this.curve,
+      secondsTraining,
+    };
+  }
+
+  /**
+   * The expression loss needs a classifier that reads smiles on real faces: the
+   * one in the resumed checkpoint, or one trained now on the run's faces (and
+   * saved at once, so a resume does not train it again).
+   */
+  private async prepareClassifier(control: RunControl): Promise<void> {
+    if (!usesExpressionLoss(this.settings.schedule)) return;
+    const classifier = new ExpressionClassifier(this.settings.model.size, this.settings.seed);
+    this.classifier = classifier;
+    const restored = this.restored;
+    this.restored = undefined; // the whole checkpoint need not stay in memory for the run
+    if (restored && classifier.importWeights(restored)) {
+      this.stepper.useClassifier(classifier);
+      return;
+    }
+    const total = this.settings.classifierSteps ?? defaultClassifierSteps;
+    // Its own sampler and seed: the autoencoder's batches stay those of a run without the classifier.
+    const sampler = new BatchSampler(
+      this.data,
+      this.settings.batchSize,
+      this.settings.seed + 1,
+      this.settings.augmentation,
+    );
+    await classifier.train(
+      sampler,
+      total,
+      (step, accuracy) => control.onEvent?.({ type: 'classifier', step, totalSteps: total, accuracy }),
+      control.signal,
+    );
+    if (control.signal?.aborted) return;
+    this.stepper.useClassifier(classifier);
+    await this.saveCheckpoint();
+  }
+
   private async trainStep(): Promise<StepLosses> {
-    const { mu, learningRate } = phaseAt(this.settings.schedule, this.step);
+    const { mu, learningRate, expressionWeight } = phaseAt(this.settings.schedule, this.step);
     const batch = this.sampler.batch(this.step);
-    const losses = await this.stepper.run(batch.images, batch.labels, mu, learningRate);
-    if (![losses.reconstruction, losses.adversarial, losses.discriminator].every(Number.isFinite)) {
+    const losses = await this.stepper.run(batch.images, batch.labels, mu, learningRate, expressionWeight);
+    const { reconstruction, adversarial, discriminator, expression } = losses;
+    if (![reconstruction, adversarial, discriminator, expression].every(Number.isFinite)) {
       throw new TrainingError(
         `training diverged at step ${this.step + 1} (a loss is not a number); ` +
           `the last good checkpoint is kept at ${this.checkpointFile}. Lower the learning rate or mu and resume.`,
@@ -284,6 +351,7 @@ class TrainingRun {
     s.adversarial += losses.adversarial;
     s.discriminator += losses.discriminator;
     s.accuracy += losses.accuracy;
+    s.expression = (s.expression ?? 0) + losses.expression;
     s.count++;
     if (this.step % this.settings.logEvery === 0 || this.step === this.total) {
       this.curve.push({
@@ -293,6 +361,7 @@ class TrainingRun {
         adversarial: s.adversarial / s.count,
         discriminator: s.discriminator / s.count,
         discriminatorAccuracy: s.accuracy / s.count,
+        ...(this.classifier ? { expression: (s.expression ?? 0) / s.count } : {}),
       });
       this.sums = emptyWindow();
     }
@@ -313,13 +382,18 @@ class TrainingRun {
       adversarial: losses.adversarial,
       discriminator: losses.discriminator,
       discriminatorAccuracy: losses.accuracy,
+      ...(this.classifier ? { expression: losses.expression } : {}),
       imagesPerSecond: (this.settings.batchSize * stepsThisSession) / Math.max(elapsedSeconds, 1e-9),
       etaSeconds: secondsPerStep * (this.total - this.step),
     };
   }
 
   private async saveCheckpoint(): Promise<void> {
-    const tensors: NamedArray[] = [...this.network.exportWeights(), ...(await this.stepper.exportState())];
+    const tensors: NamedArray[] = [
+      ...this.network.exportWeights(),
+      ...(await this.stepper.exportState()),
+      ...(this.classifier?.exportWeights() ?? []),
+    ];
     await writeCheckpoint(this.checkpointFile, {
       kind: 'training',
       config: this.settings.model,
@@ -334,8 +408,10 @@ class TrainingRun {
     });
   }
 
-  async restoreOptimizers(tensors: Map<string, NamedArray>): Promise<void> {
+  /** The optimisers' state, and the classifier if the checkpoint holds one. */
+  async restoreState(tensors: Map<string, NamedArray>): Promise<void> {
     await this.stepper.restoreState(tensors);
+    this.restored = tensors;
   }
 
   private modelMeta(): Record<string, unknown> {
@@ -352,5 +428,6 @@ class TrainingRun {
   private dispose(): void {
     this.stepper.dispose();
     this.model.dispose();
+    this.classifier?.dispose();
   }
 }

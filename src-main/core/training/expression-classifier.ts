@@ -1,0 +1,135 @@
+import * as tf from '@tensorflow/tfjs';
+import type { NamedArray } from '../model/checkpoint.js';
+import { conv2x, dense, leakySlope } from '../model/layers.js';
+import { mulberry } from '../util/random.js';
+import type { BatchSampler } from './batches.js';
+
+/** Prefix of the classifier's tensors in a training checkpoint. */
+export const classifierPrefix = 'classifier.';
+
+const widths = [32, 64, 128, 256];
+const learningRate = 1e-3;
+
+/**
+ * A small image classifier that reads the label (smiling or not) from a face,
+ * trained on the run's real faces before the autoencoder needs it, then frozen.
+ * The expression loss asks it to read the flipped label on the image decoded
+ * with the flipped label: without that, the decoder may keep reading the
+ * expression from z (where the latent discriminator cannot see it) and the
+ * label planes barely change the output.
+ */
+export class ExpressionClassifier {
+  private readonly variables: { name: string; variable: tf.Variable }[] = [];
+
+  constructor(
+    private readonly size: number,
+    seed = 1,
+  ) {
+    const random = mulberry(seed);
+    const uniform = (shape: number[], fanIn: number) => {
+      const bound = 1 / Math.sqrt(fanIn);
+      const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (random() * 2 - 1) * bound);
+      return tf.tensor(values, shape);
+    };
+    let channels = 3;
+    widths.forEach((out, i) => {
+      this.add(`conv${i}.filter`, uniform([4, 4, channels, out], 16 * channels));
+      this.add(`conv${i}.bias`, uniform([out], 16 * channels));
+      channels = out;
+    });
+    const side = size / 2 ** widths.length;
+    const features = side * side * channels;
+    this.add('dense.weights', uniform([features, 2], features));
+    this.add('dense.bias', uniform([2], features));
+  }
+
+  private add(name: string, value: tf.Tensor): void {
+    this.variables.push({ name, variable: tf.variable(value, true) });
+    value.dispose();
+  }
+
+  private get(name: string): tf.Variable {
+    const found = this.variables.find((v) => v.name === name);
+    if (!found) throw new Error(`Missing classifier weight ${name}`);
+    return found.variable;
+  }
+
+  /** images in [-1, 1], [n, size, size, 3] -> logits over (not smiling, smiling) */
+  logits(images: tf.Tensor4D): tf.Tensor2D {
+    let h = images;
+    widths.forEach((_, i) => {
+      h = conv2x(h, this.get(`conv${i}.filter`) as tf.Tensor4D, this.get(`conv${i}.bias`) as tf.Tensor1D);
+      h = tf.leakyRelu(h, leakySlope);
+    });
+    const flat = tf.reshape(h, [images.shape[0], -1]) as tf.Tensor2D;
+    return dense(flat, this.get('dense.weights') as tf.Tensor2D, this.get('dense.bias') as tf.Tensor1D);
+  }
+
+  /**
+   * Trains on real faces (thresholded labels); reports progress every 50 steps
+   * and returns the share of the last batches it read correctly.
+   */
+  async train(
+    sampler: BatchSampler,
+    steps: number,
+    onProgress?: (step: number, accuracy: number) => void,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const optimizer = tf.train.adam(learningRate, 0.9, 0.999);
+    const variables = this.variables.map((v) => v.variable);
+    let correct = 0;
+    let seen = 0;
+    try {
+      for (let step = 0; step < steps && !signal?.aborted; step++) {
+        const batch = sampler.batch(step);
+        const accuracy = tf.tidy(() => {
+          const images = tf.tensor4d(batch.images, [batch.count, this.size, this.size, 3]);
+          const classes = tf.oneHot(tf.cast(tf.greaterEqual(tf.tensor1d(batch.labels), 0.5), 'int32'), 2);
+          let logits: tf.Tensor2D | undefined;
+          const { value, grads } = tf.variableGrads(() => {
+            // Kept: the gradient scope disposes what its function creates.
+            logits = tf.keep(this.logits(images));
+            return tf.losses.softmaxCrossEntropy(classes, logits) as tf.Scalar;
+          }, variables);
+          optimizer.applyGradients(grads as Record<string, tf.Variable>);
+          tf.dispose([value, ...Object.values(grads)]);
+          const read = tf.mean(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(classes, 1)), 'float32'));
+          logits!.dispose();
+          return read;
+        });
+        if (step >= steps - 20) {
+          correct += (await accuracy.data())[0]! * batch.count;
+          seen += batch.count;
+        }
+        if ((step + 1) % 50 === 0 || step === steps - 1) onProgress?.(step + 1, (await accuracy.data())[0]!);
+        accuracy.dispose();
+        // Let cancellation in between steps.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      optimizer.dispose();
+    }
+    return seen > 0 ? correct / seen : 0;
+  }
+
+  exportWeights(): NamedArray[] {
+    return this.variables.map((v) => ({
+      name: classifierPrefix + v.name,
+      shape: v.variable.shape,
+      values: v.variable.dataSync() as Float32Array,
+    }));
+  }
+
+  /** True when `tensors` holds a complete classifier, which is then loaded. */
+  importWeights(tensors: Map<string, NamedArray>): boolean {
+    const found = this.variables.map((v) => tensors.get(classifierPrefix + v.name));
+    if (found.some((t, i) => !t || t.shape.join('x') !== this.variables[i]!.variable.shape.join('x'))) return false;
+    this.variables.forEach((v, i) => tf.tidy(() => v.variable.assign(tf.tensor(found[i]!.values, found[i]!.shape))));
+    return true;
+  }
+
+  dispose(): void {
+    for (const v of this.variables) v.variable.dispose();
+    this.variables.length = 0;
+  }
+}
