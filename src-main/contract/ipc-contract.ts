@@ -383,7 +383,8 @@ export const requests = {
       .object({
         faceSetId: storeId,
         name: z.string().trim().min(1, 'give the profile a name').max(60, 'name too long'),
-        preset: finetunePresetSchema.default('balanced'),
+        /** absent: the default preset, which the presets reply names */
+        preset: finetunePresetSchema.optional(),
         /** overrides the preset */
         advanced: z
           .object({

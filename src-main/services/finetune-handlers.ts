@@ -180,7 +180,7 @@ export function createFinetuneServices(context: FinetuneContext): FinetuneServic
         faceSet: set.dir,
         from: await context.activeModelFile(),
         profilesDir: modelsDir,
-        preset,
+        ...(preset ? { preset } : {}),
         ...(advanced ? { advanced: advancedSettings(advanced) } : {}),
       };
       return launch(runId, { start: request });

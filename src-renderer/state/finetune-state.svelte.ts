@@ -73,10 +73,14 @@ export class FinetuneState {
 
   presets = $state.raw<Presets | null>(null);
   name = $state('');
-  preset = $state<FinetunePreset>('balanced');
+  /**
+   * The chosen preset and the Advanced values start as the presets reply has them (the services
+   * define the defaults, mu from the active model); until it comes, a start leaves the choice to them.
+   */
+  preset = $state<FinetunePreset | null>(null);
   /** while the Advanced section is open, its values replace the preset's */
   advancedOpen = $state(false);
-  advanced = $state<AdvancedValues>({ steps: 240, learningRate: 2e-5, mu: 0.01, wholeNetwork: false });
+  advanced = $state<AdvancedValues | null>(null);
 
   run = $state.raw<RunView | null>(null);
   unfinished = $state.raw<FinetuneRun[]>([]);
@@ -107,6 +111,7 @@ export class FinetuneState {
   async load(): Promise<void> {
     try {
       const [presets, unfinished] = await Promise.all([this.api.finetunePresets(), this.api.unfinishedFinetunes()]);
+      // Only the first time: a later visit keeps what the user chose.
       if (!this.presets) {
         this.preset = presets.defaultPreset;
         this.advanced = { ...presets.advanced };
@@ -177,8 +182,8 @@ export class FinetuneState {
     return {
       faceSetId: this.faceSet.faceSetId,
       name: this.name.trim(),
-      preset: this.preset,
-      ...(this.advancedOpen ? { advanced: { ...this.advanced } } : {}),
+      ...(this.preset ? { preset: this.preset } : {}),
+      ...(this.advancedOpen && this.advanced ? { advanced: { ...this.advanced } } : {}),
     };
   }
 

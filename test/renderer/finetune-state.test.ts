@@ -132,6 +132,17 @@ describe('FinetuneState', () => {
     expect(state.unfinished.map((u) => u.runId)).toEqual(['ben']);
   });
 
+  test('leaves the preset to the services until their presets arrive', async () => {
+    const { state } = setup();
+    expect(state.preset).toBeNull();
+    expect(state.advanced).toBeNull();
+    await state.collect({ kind: 'folder', folder: '/p', recursive: false });
+    await state.jobEnded(end({ jobId: 'job-collect', kind: 'faces' }));
+    state.name = 'Anna';
+    state.advancedOpen = true;
+    expect(state.startRequest()).toEqual({ faceSetId: 'set-1', name: 'Anna' });
+  });
+
   test('collects faces, then loads the set with object URLs for the crops when the job ends', async () => {
     const { state, calls } = setup();
     await state.collect({ kind: 'person', folder: '/p', recursive: true, photo: '/p/a.jpg', faceId: 'face-2' });
@@ -193,7 +204,7 @@ describe('FinetuneState', () => {
     expect(state.startRequest()).toEqual({ faceSetId: 'set-1', name: 'Anna', preset: 'balanced' });
     state.preset = 'quick';
     state.advancedOpen = true;
-    state.advanced.steps = 6;
+    state.advanced!.steps = 6;
     expect(state.startRequest()).toEqual({
       faceSetId: 'set-1',
       name: 'Anna',

@@ -251,6 +251,8 @@ describe('a fine-tune from the services', () => {
     expect(profile.comparison?.tuned.expressionSuccess).toBeGreaterThanOrEqual(0);
     const record = JSON.parse(await readFile(path.join(root, 'data', 'models', 'anna.json'), 'utf8'));
     expect(record.settings).toMatchObject({ steps: [4, 2, 0], trained: 'all' });
+    // Started without a preset: the services chose the default they offer.
+    expect(record.preset).toBe((await call('finetune:presets')).defaultPreset);
     // Exported and imported again, a profile keeps its figures and its base.
     const exported = (await call('models:export', { id: 'anna', file: path.join(root, 'exports', 'anna.mien') })).file!;
     const imported = (await call('models:import', { file: exported, name: 'Anna again' })).model!;
