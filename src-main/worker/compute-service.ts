@@ -172,7 +172,7 @@ export class ComputeService {
           if (faces.length === 0) throw new ImageError(photo, 'no face found');
           const chosen = job.faces[photo] ?? faces.map((f) => ({ id: f.id, target: job.target }));
           const edit = await editPhoto(photo, model, this.editRequest(photo, faces, chosen));
-          files.push(...(await writePair(photo, edit.image, job.outDir, job.pair)));
+          files.push(...(await writePair(photo, edit, job.outDir, job.pair)));
         } catch (error) {
           errors.push({ file: photo, error: (error as Error).message });
         }

@@ -163,7 +163,7 @@ describe('before/after pairs', () => {
     const source = path.join(photos, 'obama.jpg');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-pairs-'));
     const edited = await editPhoto(source, model, { target: 0 });
-    const files = await writePair(source, edited.image, dir, {
+    const files = await writePair(source, edited, dir, {
       layout: 'both',
       labels: true,
       quality: 90,

@@ -5,10 +5,21 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
-import { editPhoto, freeOutputName, writeEditedPhoto } from '../../src-main/core/editing/edit-photo.js';
-import { applyResiduals, faceResidual, maskWeight } from '../../src-main/core/editing/residual-edit.js';
-import type { CropFrame } from '../../src-main/core/faces/alignment.js';
-import { readRgbImage, type RgbImage } from '../../src-main/core/images/read-image.js';
+import {
+  editPhoto,
+  freeOutputName,
+  readEditedImage,
+  writeEditedPhoto,
+} from '../../src-main/core/editing/edit-photo.js';
+import {
+  applyResiduals,
+  applyResidualsInPlace,
+  faceResidual,
+  maskWeight,
+  readRegion,
+} from '../../src-main/core/editing/residual-edit.js';
+import { extractCrop, sampleBilinear, type CropFrame } from '../../src-main/core/faces/alignment.js';
+import { readRgbImage, readRgbRegion, type RgbImage } from '../../src-main/core/images/read-image.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 
 const photos = path.resolve(process.cwd(), '../shared/data/photos');
@@ -53,7 +64,7 @@ describe('residual edits', () => {
     expect(result.faces).toHaveLength(2);
     const { changedInside, changedOutside } = compare(
       original,
-      result.image,
+      await readEditedImage(file, result),
       result.faces.map((f) => f.frame),
     );
     expect(changedOutside).toBe(0);
@@ -75,7 +86,7 @@ describe('residual edits', () => {
     const moved = { centerX: 200, centerY: 800, size: 250, angle: 0 };
     const result = await editPhoto(file, model, { target: 1.5, frames: { 'face-1': moved } });
     expect(result.faces[0]!.frame).toEqual(moved);
-    const { changedInside, changedOutside } = compare(original, result.image, [moved]);
+    const { changedInside, changedOutside } = compare(original, await readEditedImage(file, result), [moved]);
     expect(changedOutside).toBe(0);
     expect(changedInside).toBeGreaterThan(1000);
   });
@@ -84,7 +95,8 @@ describe('residual edits', () => {
     const file = path.join(photos, 'two_people.jpg');
     const detected = await editPhoto(file, model, { target: 0, targets: { 'face-2': 1 } });
     const known = await editPhoto(file, model, { target: 0, targets: { 'face-2': 1 }, faces: detected.faces });
-    expect(Buffer.from(known.image.data).equals(Buffer.from(detected.image.data))).toBe(true);
+    const [knownImage, detectedImage] = await Promise.all([known, detected].map((e) => readEditedImage(file, e)));
+    expect(Buffer.from(knownImage!.data).equals(Buffer.from(detectedImage!.data))).toBe(true);
     expect(known.edited).toEqual(detected.edited);
     // The detector finds nothing in a blank picture; a face given for it is edited all the same.
     const blank = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-known-')), 'blank.png');
@@ -94,7 +106,9 @@ describe('residual edits', () => {
     const frame = { centerX: 200, centerY: 150, size: 160, angle: 0 };
     expect((await editPhoto(blank, model, { target: 1 })).faces).toEqual([]);
     const given = await editPhoto(blank, model, { target: 1, faces: [{ id: 'face-1', frame, smile: 0 }] });
-    const { changedInside, changedOutside } = compare(await readRgbImage(blank), given.image, [frame]);
+    const { changedInside, changedOutside } = compare(await readRgbImage(blank), await readEditedImage(blank, given), [
+      frame,
+    ]);
     expect(changedOutside).toBe(0);
     expect(changedInside).toBeGreaterThan(1000);
   });
@@ -106,6 +120,82 @@ describe('residual edits', () => {
     await expect(editPhoto(file, model, { target: 0, targets: { 'face-9': 1 } })).rejects.toThrow(
       /two_people\.jpg: no face-9 in this photo \(it has 2 faces\)/,
     );
+  });
+});
+
+describe('editing a box of a large photo', () => {
+  // Frames inside, across the border (turned) and wholly outside a photo.
+  const frames: CropFrame[] = [
+    { centerX: 700, centerY: 500, size: 420, angle: 0.12 },
+    { centerX: 60, centerY: 1350, size: 500, angle: -0.7 },
+    { centerX: 2600, centerY: -300, size: 200, angle: 2.5 },
+  ];
+
+  it('reads exactly the pixels the whole photo has, upright', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-region-'));
+    const rotated = path.join(dir, 'rotated.jpg');
+    await sharp(path.join(photos, 'obama_and_biden.jpg'))
+      .rotate(-90)
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 90 })
+      .toFile(rotated);
+    for (const file of [path.join(photos, 'obama_and_biden.jpg'), rotated, path.join(photos, '32bit.png')]) {
+      const whole = await readRgbImage(file);
+      const box = { left: 17, top: whole.height - 301, width: 250, height: 301 };
+      const area = await readRgbRegion(file, box);
+      expect([area.photoWidth, area.photoHeight, area.width, area.height]).toEqual([
+        whole.width,
+        whole.height,
+        250,
+        301,
+      ]);
+      for (let y = 0; y < box.height; y++) {
+        const start = ((box.top + y) * whole.width + box.left) * 3;
+        const row = whole.data.subarray(start, start + box.width * 3);
+        expect(Buffer.from(area.data.subarray(y * box.width * 3, (y + 1) * box.width * 3)).equals(row)).toBe(true);
+      }
+    }
+  });
+
+  it('crops and edits a box around the faces bit for bit like the whole photo', async () => {
+    const file = path.join(photos, 'obama_and_biden.jpg');
+    const whole = await readRgbImage(file);
+    const region = readRegion(frames, whole.width, whole.height)!;
+    const area = await readRgbRegion(file, region);
+    const faces = frames.map((frame, i) => {
+      const crop = extractCrop(whole, frame, 64);
+      expect(Buffer.from(extractCrop(area, frame, 64)).equals(crop)).toBe(true);
+      return { frame, size: 64, residual: faceResidual(model, whole, { frame, source: 0.1 * i, target: 1.5 }) };
+    });
+    const edited = applyResiduals(whole, faces);
+    applyResidualsInPlace(area, faces);
+    for (let y = 0; y < area.height; y++) {
+      const start = ((area.top + y) * whole.width + area.left) * 3;
+      const row = edited.data.subarray(start, start + area.width * 3);
+      expect(Buffer.from(area.data.subarray(y * area.width * 3, (y + 1) * area.width * 3)).equals(row)).toBe(true);
+    }
+    // Every pixel with a mask weight is edited, as a visit of the whole photo finds.
+    const expected = new Uint8Array(whole.data);
+    const sample = [0, 0, 0];
+    for (const { frame, residual } of faces) {
+      for (let y = 0; y < whole.height; y++) {
+        for (let x = 0; x < whole.width; x++) {
+          const px = x + 0.5 - frame.centerX;
+          const py = y + 0.5 - frame.centerY;
+          const u = (Math.cos(frame.angle) * px + Math.sin(frame.angle) * py) / frame.size + 0.5;
+          const v = (-Math.sin(frame.angle) * px + Math.cos(frame.angle) * py) / frame.size + 0.5;
+          const weight = maskWeight(u, v);
+          if (weight === 0) continue;
+          sampleBilinear(residual, 64, 64, u * 64 - 0.5, v * 64 - 0.5, sample);
+          for (let c = 0; c < 3; c++) {
+            const o = (y * whole.width + x) * 3 + c;
+            const value = expected[o]! + weight * sample[c]!;
+            expected[o] = value < 0 ? 0 : value > 255 ? 255 : Math.round(value);
+          }
+        }
+      }
+    }
+    expect(Buffer.from(edited.data).equals(Buffer.from(expected))).toBe(true);
   });
 });
 

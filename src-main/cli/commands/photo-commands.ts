@@ -209,7 +209,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
             const result = await editPhoto(photo, model, { target: options.target });
             if (result.faces.length === 0) throw new ImageError(photo, 'no face found; nothing to edit');
             await ensureWritableFolder(options.out, 'the pairs');
-            const files = await writePair(photo, result.image, options.out, {
+            const files = await writePair(photo, result, options.out, {
               layout: options.layout,
               labels: options.labels,
               quality: options.quality,

@@ -2,11 +2,21 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame } from '../faces/alignment.js';
 import { detectFaces, scaleFace, type DetectedFace, type DetectOptions } from '../faces/detect-faces.js';
-import { ImageError, maxImagePixels, readAlpha, readRgbImage, type RgbImage } from '../images/read-image.js';
+import {
+  ImageError,
+  maxImagePixels,
+  readAlpha,
+  readPhotoSize,
+  readRgbImage,
+  readRgbRegion,
+  wholeArea,
+  type PhotoArea,
+  type RgbImage,
+} from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { fileExists } from '../util/file-exists.js';
-import { applyResiduals, editedRegion, faceResidual, type Region } from './residual-edit.js';
+import { applyResidualsInPlace, editedRegion, faceResidual, readRegion, type Region } from './residual-edit.js';
 
 /** Faces are found on a copy at most this large on its longer side, then mapped back (the detector itself works at 512). */
 export const detectionSide = 1024;
@@ -41,7 +51,13 @@ export interface EditedFace {
 }
 
 export interface PhotoEdit {
-  image: RgbImage;
+  /**
+   * The edited pixels, in the photo's upright full-resolution coordinates: the
+   * box the faces' crops and masks reach, or all of the photo when it has
+   * transparency; none without faces. A large photo is never decoded whole to
+   * edit it, and the export lays this box over the source file.
+   */
+  area?: PhotoArea;
   /** the crop frames edited (the export replaces only the pixels their masks reach) */
   frames: CropFrame[];
   /** the photo's own alpha channel, kept as it was */
@@ -52,7 +68,7 @@ export interface PhotoEdit {
 
 /** Finds the faces of a photo and changes each one's expression; the file itself is only read. */
 export async function editPhoto(file: string, model: ExpressionModel, request: PhotoEditRequest): Promise<PhotoEdit> {
-  const { faces, image } = await facesAndImage(file, request.faces);
+  const { faces, size, full } = await facesAndSize(file, request.faces);
   const named = [...Object.keys(request.targets ?? {}), ...Object.keys(request.frames ?? {})];
   const unknown = [...new Set(named)].filter((id) => !faces.some((f) => f.id === id));
   for (const face of faces) face.frame = request.frames?.[face.id] ?? face.frame;
@@ -68,25 +84,50 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
     source: face.smile,
     target: request.targets?.[face.id] ?? request.target,
   }));
+  const frames = faces.map((f) => f.frame);
+  const alpha = await readAlpha(file);
+  // With transparency the export replaces the whole photo, so all of it is read.
+  const region = alpha ? { left: 0, top: 0, ...size } : readRegion(frames, size.width, size.height);
+  const result = { faces, frames, edited, ...(alpha ? { alpha } : {}) };
+  if (!region) return result;
+  const area = full ? wholeArea(full) : await readRgbRegion(file, region);
   const residuals = faces.map((face, i) => ({
     frame: face.frame,
     size: model.config.size,
-    residual: faceResidual(model, image, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
+    residual: faceResidual(model, area, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
   }));
-  const alpha = await readAlpha(file);
-  const frames = faces.map((f) => f.frame);
-  return { image: applyResiduals(image, residuals), faces, frames, edited, ...(alpha ? { alpha } : {}) };
+  applyResidualsInPlace(area, residuals);
+  return { ...result, area };
 }
 
-/** The photo at full resolution and its faces: the ones given (copied, as frames get replaced), or detected. */
-async function facesAndImage(
+/**
+ * The photo's faces (the ones given, copied as frames get replaced, or
+ * detected) and its upright size; `full` is the whole photo when detection
+ * already decoded it at full resolution (a small photo).
+ */
+async function facesAndSize(
   file: string,
   known: readonly EditableFace[] | undefined,
-): Promise<{ faces: EditableFace[]; image: RgbImage }> {
-  if (known)
-    return { faces: known.map((f) => ({ id: f.id, frame: f.frame, smile: f.smile })), image: await readRgbImage(file) };
+): Promise<{ faces: EditableFace[]; size: { width: number; height: number }; full?: RgbImage }> {
+  if (known) {
+    const faces = known.map((f) => ({ id: f.id, frame: f.frame, smile: f.smile }));
+    return { faces, size: await readPhotoSize(file) };
+  }
   const { preview, faces } = await findPhotoFaces(file);
-  return { faces, image: preview.width === preview.originalWidth ? preview : await readRgbImage(file) };
+  const size = { width: preview.originalWidth, height: preview.originalHeight };
+  return { faces, size, ...(preview.width === preview.originalWidth ? { full: preview } : {}) };
+}
+
+/** The edited photo whole, as `readRgbImage` reads the source (for before/after pictures). */
+export async function readEditedImage(file: string, edit: Pick<PhotoEdit, 'area'>): Promise<RgbImage> {
+  const image = await readRgbImage(file);
+  const area = edit.area;
+  if (!area) return image;
+  for (let y = 0; y < area.height; y++) {
+    const row = area.data.subarray(y * area.width * 3, (y + 1) * area.width * 3);
+    image.data.set(row, ((area.top + y) * image.width + area.left) * 3);
+  }
+  return image;
 }
 
 /**
@@ -121,43 +162,65 @@ export interface WriteOptions {
 export async function writeEditedPhoto(
   source: string,
   target: string,
-  edit: Pick<PhotoEdit, 'image' | 'alpha'> & { frames?: CropFrame[] },
+  edit: Pick<PhotoEdit, 'area' | 'alpha'> & { frames?: CropFrame[] },
   options: WriteOptions = {},
 ): Promise<void> {
   if (path.resolve(source) === path.resolve(target)) {
     throw new ImageError(target, 'refusing to overwrite the original; choose another output file');
   }
-  // An opaque patch laid 'over' replaces exactly the pixels under it. With
-  // transparency the whole frame is replaced ('source'), alpha included.
-  const region =
-    edit.frames && !edit.alpha ? editedRegion(edit.frames, edit.image.width, edit.image.height) : undefined;
-  const patch = cut(edit.image, edit.alpha, region);
-  const blend = edit.alpha ? 'source' : 'over';
-  let image = sharp(source, { limitInputPixels: maxImagePixels })
-    .rotate()
-    .keepIccProfile()
-    .composite([{ input: patch.pixels, raw: patch.raw, left: patch.left, top: patch.top, blend }]);
+  let image = sharp(source, { limitInputPixels: maxImagePixels }).rotate().keepIccProfile();
+  if (edit.area) {
+    // An opaque patch laid 'over' replaces exactly the pixels under it. With
+    // transparency the whole frame is replaced ('source'), alpha included.
+    const { photoWidth, photoHeight } = edit.area;
+    const region = edit.frames && !edit.alpha ? editedRegion(edit.frames, photoWidth, photoHeight) : undefined;
+    const patch = cut(edit.area, edit.alpha, region);
+    const blend = edit.alpha ? 'source' : 'over';
+    image = image.composite([{ input: patch.pixels, raw: patch.raw, left: patch.left, top: patch.top, blend }]);
+  }
   if (options.keepMetadata ?? true) image = image.keepExif().keepXmp();
   await writeFileAtomic(target, [await encodeAs(image, path.extname(target), options.quality ?? 92)]);
 }
 
 /**
- * The edited pixels of a region (all of the photo without one) as a raw patch,
- * with the photo's own alpha where it has one: only what the edit can have
- * changed is laid over the source.
+ * The edited pixels of a region of the area (all of it without one) as a raw
+ * patch, with the photo's own alpha where it has one (the area is then the
+ * whole photo): only what the edit can have changed is laid over the source.
  */
-function cut(image: RgbImage, alpha: Uint8Array | undefined, region: Region | undefined) {
-  const { left, top, width, height } = region ?? { left: 0, top: 0, width: image.width, height: image.height };
+function cut(area: PhotoArea, alpha: Uint8Array | undefined, region: Region | undefined) {
+  const { left, top, width, height } = region ?? area;
+  if (
+    left < area.left ||
+    top < area.top ||
+    left + width > area.left + area.width ||
+    top + height > area.top + area.height
+  ) {
+    throw new Error('the edited pixels do not cover the region to export');
+  }
+  const rowStart = (y: number) => ((top - area.top + y) * area.width + left - area.left) * 3;
+  if (!alpha && width === area.width && height === area.height) {
+    // The area is the patch: no copy.
+    return {
+      pixels: Buffer.from(area.data.buffer, area.data.byteOffset, area.data.byteLength),
+      left,
+      top,
+      raw: { width, height, channels: 3 as const },
+    };
+  }
   const channels = alpha ? 4 : 3;
   const pixels = Buffer.alloc(width * height * channels);
   for (let y = 0; y < height; y++) {
+    const from = rowStart(y);
+    if (!alpha) {
+      pixels.set(area.data.subarray(from, from + width * 3), y * width * 3);
+      continue;
+    }
     for (let x = 0; x < width; x++) {
-      const from = (top + y) * image.width + left + x;
-      const to = (y * width + x) * channels;
-      pixels[to] = image.data[3 * from]!;
-      pixels[to + 1] = image.data[3 * from + 1]!;
-      pixels[to + 2] = image.data[3 * from + 2]!;
-      if (alpha) pixels[to + 3] = alpha[from]!;
+      const to = (y * width + x) * 4;
+      pixels[to] = area.data[from + 3 * x]!;
+      pixels[to + 1] = area.data[from + 3 * x + 1]!;
+      pixels[to + 2] = area.data[from + 3 * x + 2]!;
+      pixels[to + 3] = alpha[(top + y) * area.photoWidth + left + x]!;
     }
   }
   return { pixels, left, top, raw: { width, height, channels: channels as 3 | 4 } };

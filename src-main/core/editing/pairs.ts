@@ -2,7 +2,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { RgbImage } from '../images/read-image.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { encodeAs, writeEditedPhoto } from './edit-photo.js';
+import { encodeAs, readEditedImage, writeEditedPhoto, type PhotoEdit } from './edit-photo.js';
 
 export type PairLayout = 'side-by-side' | 'files' | 'both';
 
@@ -21,7 +21,7 @@ export interface PairOptions {
  */
 export async function writePair(
   source: string,
-  edited: RgbImage,
+  edit: Pick<PhotoEdit, 'area' | 'alpha' | 'frames'>,
   outDir: string,
   options: PairOptions,
 ): Promise<string[]> {
@@ -34,12 +34,12 @@ export async function writePair(
     await writeFileAtomic(before, [
       await encodeAs(sharp(source).rotate().keepIccProfile(), extension, options.quality),
     ]);
-    await writeEditedPhoto(source, after, { image: edited }, { quality: options.quality });
+    await writeEditedPhoto(source, after, edit, { quality: options.quality });
     written.push(before, after);
   }
   if (options.layout !== 'files') {
     const file = path.join(outDir, `${name}-before-after${extension}`);
-    await writeFileAtomic(file, [await sideBySide(source, edited, options)]);
+    await writeFileAtomic(file, [await sideBySide(source, await readEditedImage(source, edit), options)]);
     written.push(file);
   }
   return written;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { extractCrop, sampleBilinear, type CropFrame } from '../faces/alignment.js';
-import type { RgbImage } from '../images/read-image.js';
+import { cropBounds, extractCrop, sampleBilinear, type CropFrame } from '../faces/alignment.js';
+import { wholeArea, type PhotoArea, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 
 /** One face to change: where it is, the expression it shows, the expression wanted. */
@@ -42,7 +42,7 @@ export function cropInput(crop: Uint8Array, size: number): tf.Tensor4D {
   return tf.tidy(() => tf.sub(tf.div(tf.tensor4d(crop, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D);
 }
 
-export function faceResidual(model: ExpressionModel, photo: RgbImage, edit: FaceEdit): Float32Array {
+export function faceResidual(model: ExpressionModel, photo: RgbImage | PhotoArea, edit: FaceEdit): Float32Array {
   const size = model.config.size;
   const crop = extractCrop(photo, edit.frame, size);
   return tf.tidy(() => {
@@ -58,13 +58,24 @@ export function faceResidual(model: ExpressionModel, photo: RgbImage, edit: Face
  * alignment (bilinear), weighted by the feathered mask. Pixels outside every
  * mask are copied unchanged, bit for bit.
  */
-export function applyResiduals(
-  photo: RgbImage,
-  faces: { frame: CropFrame; residual: Float32Array; size: number }[],
-): RgbImage {
+export function applyResiduals(photo: RgbImage, faces: FaceResidual[]): RgbImage {
   const data = new Uint8Array(photo.data);
-  for (const face of faces) applyOne(photo, data, face.frame, face.residual, face.size);
+  applyResidualsInPlace({ ...wholeArea(photo), data }, faces);
   return { ...photo, data };
+}
+
+export interface FaceResidual {
+  frame: CropFrame;
+  residual: Float32Array;
+  size: number;
+}
+
+/**
+ * `applyResiduals` on an area of a photo, changing its pixels: a large photo
+ * is edited in the box its faces reach (`readRegion`) without a whole-image copy.
+ */
+export function applyResidualsInPlace(area: PhotoArea, faces: FaceResidual[]): void {
+  for (const face of faces) applyOne(area, face.frame, face.residual, face.size);
 }
 
 export interface Region {
@@ -86,7 +97,11 @@ export function maskBounds(frame: CropFrame, width: number, height: number): Reg
 
 /** The smallest box holding every face's mask: all an edit can have changed. */
 export function editedRegion(frames: CropFrame[], width: number, height: number): Region | undefined {
-  const boxes = frames.map((f) => maskBounds(f, width, height)).filter((b) => b.width > 0 && b.height > 0);
+  return boundingBox(frames.map((f) => maskBounds(f, width, height)));
+}
+
+function boundingBox(regions: Region[]): Region | undefined {
+  const boxes = regions.filter((b) => b.width > 0 && b.height > 0);
   if (boxes.length === 0) return undefined;
   const left = Math.min(...boxes.map((b) => b.left));
   const top = Math.min(...boxes.map((b) => b.top));
@@ -95,18 +110,36 @@ export function editedRegion(frames: CropFrame[], width: number, height: number)
   return { left, top, width: right - left, height: bottom - top };
 }
 
-function applyOne(photo: RgbImage, out: Uint8Array, frame: CropFrame, residual: Float32Array, size: number): void {
+/**
+ * The box of a photo to read for editing these faces: what their crops sample
+ * and their masks can change (each of `cropBounds` and `maskBounds`).
+ */
+export function readRegion(frames: CropFrame[], width: number, height: number): Region | undefined {
+  return boundingBox(frames.flatMap((f) => [maskBounds(f, width, height), cropBounds(f, width, height)]));
+}
+
+function applyOne(area: PhotoArea, frame: CropFrame, residual: Float32Array, size: number): void {
+  const { data, left, top, width } = area;
   const cos = Math.cos(frame.angle);
   const sin = Math.sin(frame.angle);
   // Only pixels the mask can reach are visited.
-  const bounds = maskBounds(frame, photo.width, photo.height);
+  const bounds = maskBounds(frame, area.photoWidth, area.photoHeight);
+  if (bounds.width === 0 || bounds.height === 0) return;
   const x0 = bounds.left;
   const x1 = bounds.left + bounds.width - 1;
   const y0 = bounds.top;
   const y1 = bounds.top + bounds.height - 1;
+  if (x0 < left || y0 < top || x1 >= left + width || y1 >= top + area.height) {
+    throw new Error('the area edited does not hold the face mask');
+  }
   const sample = [0, 0, 0];
+  const span = maskSpans(frame, cos, sin);
   for (let y = y0; y <= y1; y++) {
-    for (let x = x0; x <= x1; x++) {
+    const columns = span(y);
+    if (!columns) continue;
+    const from = Math.max(x0, columns[0]);
+    const to = Math.min(x1, columns[1]);
+    for (let x = from; x <= to; x++) {
       // Inverse similarity: photo pixel centre -> crop fractions.
       const px = x + 0.5 - frame.centerX;
       const py = y + 0.5 - frame.centerY;
@@ -115,11 +148,41 @@ function applyOne(photo: RgbImage, out: Uint8Array, frame: CropFrame, residual: 
       const weight = maskWeight(u, v);
       if (weight === 0) continue;
       sampleBilinear(residual, size, size, u * size - 0.5, v * size - 0.5, sample);
-      const o = (y * photo.width + x) * 3;
+      const o = ((y - top) * width + x - left) * 3;
       for (let c = 0; c < 3; c++) {
-        const value = out[o + c]! + weight * sample[c]!;
-        out[o + c] = value < 0 ? 0 : value > 255 ? 255 : Math.round(value);
+        const value = data[o + c]! + weight * sample[c]!;
+        data[o + c] = value < 0 ? 0 : value > 255 ? 255 : Math.round(value);
       }
     }
   }
+}
+
+/**
+ * For each photo row, the columns where a frame's mask can be non-zero: the
+ * row through the mask's ellipse, grown by two pixels all round so that
+ * rounding can never leave out a pixel the exact test (maskWeight) keeps.
+ * Within them every pixel is still tested; a large face's box is mostly
+ * outside its ellipse, and skipping that part is most of the edit's time.
+ */
+function maskSpans(frame: CropFrame, cos: number, sin: number): (y: number) => [number, number] | undefined {
+  const rx = editMask.radiusX * frame.size + 2;
+  const ry = editMask.radiusY * frame.size + 2;
+  // The ellipse's centre in photo pixels (the crop's axes turn by the frame's angle).
+  const ex = (editMask.centerX - 0.5) * frame.size;
+  const ey = (editMask.centerY - 0.5) * frame.size;
+  const centreX = frame.centerX + cos * ex - sin * ey;
+  const centreY = frame.centerY + sin * ex + cos * ey;
+  // A pixel centre at (qx, qy) from it is inside when A qx^2 + B qx + C < 0.
+  const a = (cos * cos) / (rx * rx) + (sin * sin) / (ry * ry);
+  const b = 2 * cos * sin * (1 / (rx * rx) - 1 / (ry * ry));
+  const c = (sin * sin) / (rx * rx) + (cos * cos) / (ry * ry);
+  return (y) => {
+    const qy = y + 0.5 - centreY;
+    const bq = b * qy;
+    const d = bq * bq - 4 * a * (c * qy * qy - 1);
+    if (!(d >= 0)) return undefined;
+    const root = Math.sqrt(d);
+    const x = centreX - 0.5;
+    return [Math.floor(x + (-bq - root) / (2 * a)), Math.ceil(x + (-bq + root) / (2 * a))];
+  };
 }

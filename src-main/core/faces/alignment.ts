@@ -1,4 +1,4 @@
-import type { RgbImage } from '../images/read-image.js';
+import { wholeArea, type PhotoArea, type RgbImage } from '../images/read-image.js';
 
 export interface Point {
   x: number;
@@ -96,8 +96,10 @@ export function cropToPhoto(frame: CropFrame, u: number, v: number): Point {
  * averages a grid of bilinear samples as fine as the photo's pixels under it
  * (up to 4x4), so large faces are not aliased; outside the photo the nearest
  * edge pixel is repeated, so faces cut by the border still give a full crop.
+ * An area must hold the pixels `cropBounds` names.
  */
-export function extractCrop(image: RgbImage, frame: CropFrame, size: number): Uint8Array {
+export function extractCrop(image: RgbImage | PhotoArea, frame: CropFrame, size: number): Uint8Array {
+  const area = 'photoWidth' in image ? image : wholeArea(image);
   const out = new Uint8Array(size * size * 3);
   const samples = Math.min(4, Math.max(1, Math.ceil(frame.size / size)));
   const sample = [0, 0, 0];
@@ -111,7 +113,7 @@ export function extractCrop(image: RgbImage, frame: CropFrame, size: number): Ui
           const u = (x + (sx + 0.5) / samples) / size;
           const v = (y + (sy + 0.5) / samples) / size;
           const p = cropToPhoto(frame, u, v);
-          sampleBilinear(image.data, image.width, image.height, p.x - 0.5, p.y - 0.5, sample);
+          sampleArea(area, p.x - 0.5, p.y - 0.5, sample);
           r += sample[0]!;
           g += sample[1]!;
           b += sample[2]!;
@@ -128,11 +130,55 @@ export function extractCrop(image: RgbImage, frame: CropFrame, size: number): Ui
 }
 
 /**
+ * The photo pixels `extractCrop` reads for a frame: the box around the rotated
+ * crop square (half its diagonal from the centre) with two pixels more on each
+ * side for the bilinear neighbours, clipped to the photo.
+ */
+export function cropBounds(
+  frame: CropFrame,
+  width: number,
+  height: number,
+): { left: number; top: number; width: number; height: number } {
+  const reach = frame.size * Math.SQRT1_2 + 2;
+  // Samples beyond the photo read its edge pixels: a frame partly or wholly outside still reads inside.
+  const clamp = (value: number, last: number) => Math.min(Math.max(value, 0), last);
+  const left = clamp(Math.floor(frame.centerX - reach), width - 1);
+  const top = clamp(Math.floor(frame.centerY - reach), height - 1);
+  const right = clamp(Math.ceil(frame.centerX + reach), width - 1);
+  const bottom = clamp(Math.ceil(frame.centerY + reach), height - 1);
+  return { left, top, width: right - left + 1, height: bottom - top + 1 };
+}
+
+/**
  * Bilinear sample of an interleaved 3-channel raster at (x, y) in pixel-centre
  * coordinates, repeating the edge outside it; used for photos and residuals alike.
  */
 export function sampleBilinear(
   data: ArrayLike<number>,
+  width: number,
+  height: number,
+  x: number,
+  y: number,
+  into: number[],
+): void {
+  sampleAt(data, 0, 0, width, width, height, x, y, into);
+}
+
+/** `sampleBilinear` of a photo through an area of it (x and y in the photo's pixels). */
+export function sampleArea(area: PhotoArea, x: number, y: number, into: number[]): void {
+  sampleAt(area.data, area.left, area.top, area.width, area.photoWidth, area.photoHeight, x, y, into);
+}
+
+/**
+ * The one bilinear sampler: clamps in the full raster's coordinates, then reads
+ * row-major data of `stride` pixels a row that starts at (left, top). Subtracting
+ * the whole-pixel origin is exact, so an area samples bit for bit like the whole.
+ */
+function sampleAt(
+  data: ArrayLike<number>,
+  left: number,
+  top: number,
+  stride: number,
   width: number,
   height: number,
   x: number,
@@ -147,9 +193,11 @@ export function sampleBilinear(
   const y1 = Math.min(y0 + 1, height - 1);
   const fx = cx - x0;
   const fy = cy - y0;
+  const row0 = (y0 - top) * stride - left;
+  const row1 = (y1 - top) * stride - left;
   for (let c = 0; c < 3; c++) {
-    const top = data[(y0 * width + x0) * 3 + c]! * (1 - fx) + data[(y0 * width + x1) * 3 + c]! * fx;
-    const bottom = data[(y1 * width + x0) * 3 + c]! * (1 - fx) + data[(y1 * width + x1) * 3 + c]! * fx;
-    into[c] = top * (1 - fy) + bottom * fy;
+    const above = data[(row0 + x0) * 3 + c]! * (1 - fx) + data[(row0 + x1) * 3 + c]! * fx;
+    const below = data[(row1 + x0) * 3 + c]! * (1 - fx) + data[(row1 + x1) * 3 + c]! * fx;
+    into[c] = above * (1 - fy) + below * fy;
   }
 }

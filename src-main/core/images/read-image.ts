@@ -19,6 +19,29 @@ export interface RgbImage {
   originalHeight: number;
 }
 
+/**
+ * Pixels of a photo, or of a box of it: `data` holds the `width` x `height`
+ * pixels (RGB, row-major) whose top-left pixel is the photo's (`left`, `top`),
+ * in a photo `photoWidth` x `photoHeight` large. Sampling clamps to the photo's
+ * edges, not the box's, so a box read around a face gives exactly what the
+ * whole photo would.
+ */
+export interface PhotoArea {
+  data: Uint8Array;
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+  photoWidth: number;
+  photoHeight: number;
+}
+
+/** A whole image as an area of itself. */
+export function wholeArea(image: RgbImage): PhotoArea {
+  const { data, width, height } = image;
+  return { data, left: 0, top: 0, width, height, photoWidth: width, photoHeight: height };
+}
+
 export interface ReadOptions {
   /** scale down so the longer side is at most this many pixels (for detection) */
   maxSide?: number;
@@ -29,32 +52,83 @@ export interface ReadOptions {
  * missing, empty, not an image, truncated, or too large.
  */
 export async function readRgbImage(file: string, options: ReadOptions = {}): Promise<RgbImage> {
+  const { data, info, size } = await decode(file, (pipeline) =>
+    options.maxSide
+      ? pipeline.resize(options.maxSide, options.maxSide, { fit: 'inside', withoutEnlargement: true })
+      : pipeline,
+  );
+  return { data, width: info.width, height: info.height, originalWidth: size.width, originalHeight: size.height };
+}
+
+/** A box of a photo, in its upright full-resolution pixels. */
+export interface PhotoRegion {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Decodes one box of a photo at full resolution, exactly as `readRgbImage`
+ * has those pixels: an edit of a large photo reads the faces' surroundings
+ * only, and libvips stops decoding a JPEG below them.
+ */
+export async function readRgbRegion(file: string, region: PhotoRegion): Promise<PhotoArea> {
+  const { data, info, size } = await decode(file, (pipeline) => pipeline.extract(region));
+  return {
+    data,
+    left: region.left,
+    top: region.top,
+    width: info.width,
+    height: info.height,
+    photoWidth: size.width,
+    photoHeight: size.height,
+  };
+}
+
+/** The upright size of a photo (EXIF orientations 5-8 swap width and height), from its header. */
+export async function readPhotoSize(file: string): Promise<{ width: number; height: number }> {
+  await checkFile(file);
+  try {
+    return uprightSize(await sharp(file, { limitInputPixels: maxImagePixels }).metadata());
+  } catch (error) {
+    throw new ImageError(file, describeSharpError(error));
+  }
+}
+
+async function checkFile(file: string): Promise<void> {
   const info = await stat(file).catch(() => undefined);
   if (!info) throw new ImageError(file, 'file not found');
   if (!info.isFile()) throw new ImageError(file, 'not a file');
   if (info.size === 0) throw new ImageError(file, 'empty file (0 bytes)');
   if (info.size > maxImageBytes) throw new ImageError(file, `file is larger than ${maxImageBytes / 2 ** 20} MiB`);
+}
+
+function uprightSize(metadata: sharp.Metadata, fallback = { width: 0, height: 0 }) {
+  const swapped = (metadata.orientation ?? 1) >= 5;
+  return {
+    width: (swapped ? metadata.height : metadata.width) ?? fallback.width,
+    height: (swapped ? metadata.width : metadata.height) ?? fallback.height,
+  };
+}
+
+/** The analysis pipeline (upright, alpha flattened onto white, 8-bit RGB), scaled or cut by `shape`. */
+async function decode(file: string, shape: (pipeline: sharp.Sharp) => sharp.Sharp) {
+  await checkFile(file);
   try {
-    let pipeline = sharp(file, { limitInputPixels: maxImagePixels, failOn: 'truncated' })
+    const pipeline = sharp(file, { limitInputPixels: maxImagePixels, failOn: 'truncated' })
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       // Pixels stay in the photo's own colour space (Display P3, Adobe RGB...): the export
       // carries the same profile, so unedited pixels come back exactly as they were.
       .keepIccProfile();
-    if (options.maxSide) {
-      pipeline = pipeline.resize(options.maxSide, options.maxSide, { fit: 'inside', withoutEnlargement: true });
-    }
     const metadata = await sharp(file, { limitInputPixels: maxImagePixels }).metadata();
-    const { data, info: out } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    // EXIF orientations 5-8 swap width and height.
-    const swapped = (metadata.orientation ?? 1) >= 5;
+    const { data, info } = await shape(pipeline).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     return {
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      width: out.width,
-      height: out.height,
-      originalWidth: (swapped ? metadata.height : metadata.width) ?? out.width,
-      originalHeight: (swapped ? metadata.width : metadata.height) ?? out.height,
+      info,
+      size: uprightSize(metadata, info),
     };
   } catch (error) {
     throw new ImageError(file, describeSharpError(error));
