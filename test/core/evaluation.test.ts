@@ -47,7 +47,16 @@ describe('evaluation on labelled crops', () => {
     expect(report.n).toBe(8);
     expect(report.smileOnCount + report.smileOffCount).toBe(8);
     expect(progress.at(-1)).toBe(8);
-    for (const key of ['smileOnSuccess', 'smileOffSuccess', 'identityKeptShare', 'judgeAgreement', 'ssim'] as const) {
+    const shares = [
+      'smileOnSuccess',
+      'smileOffSuccess',
+      'identityKeptShare',
+      'judgeAgreement',
+      'smileOnCeiling',
+      'smileOffCeiling',
+      'ssim',
+    ] as const;
+    for (const key of shares) {
       expect(report[key], key).toBeGreaterThanOrEqual(0);
       expect(report[key], key).toBeLessThanOrEqual(1);
     }
@@ -56,5 +65,8 @@ describe('evaluation on labelled crops', () => {
     expect(report.identityDistanceMedian).toBeGreaterThanOrEqual(0);
     // The classifier reads real CelebA labels far better than chance.
     expect(report.judgeAgreement).toBeGreaterThan(0.6);
+    // The per-direction ceilings split that agreement between smiling faces (smile-off edits) and neutral ones.
+    const agreed = report.smileOnCeiling * report.smileOffCount + report.smileOffCeiling * report.smileOnCount;
+    expect(agreed).toBeCloseTo(report.judgeAgreement * report.n, 6);
   });
 });

@@ -34,6 +34,13 @@ export interface EvalReport {
   ssim: number;
   /** how often the classifier agrees with the labels on the unedited faces: the ceiling of what it can confirm */
   judgeAgreement: number;
+  /**
+   * The same per direction: the share of faces labelled smiling that it reads as
+   * smiling (what a smile-on edit can hope for), and of neutral faces it reads
+   * as not smiling (for smile-off edits).
+   */
+  smileOnCeiling: number;
+  smileOffCeiling: number;
   skipped: { file: string; reason: string }[];
 }
 
@@ -125,6 +132,8 @@ function summarise(results: FaceResult[], skipped: EvalReport['skipped']): EvalR
     psnr: mean(results.map((r) => r.psnr).filter(Number.isFinite)),
     ssim: mean(results.map((r) => r.ssim)),
     judgeAgreement: share(results, (r) => r.judgedBefore >= 0.5 === r.label >= 0.5),
+    smileOnCeiling: share(smiling, (r) => r.judgedBefore >= 0.5),
+    smileOffCeiling: share(neutral, (r) => r.judgedBefore < 0.5),
     skipped,
   };
 }
