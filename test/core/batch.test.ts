@@ -8,6 +8,7 @@ import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { planBatch, runBatch } from '../../src-main/core/editing/batch.js';
 import { writePair } from '../../src-main/core/editing/pairs.js';
 import { editPhoto } from '../../src-main/core/editing/edit-photo.js';
+import { PhotoPool } from '../../src-main/core/editing/photo-pool.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { readOnlyFolder } from '../helpers/read-only.js';
 
@@ -72,6 +73,23 @@ describe('batch edits', () => {
       ),
     );
     expect(b!.equals(a!)).toBe(true);
+
+    // The batch's calling thread may have edited every photo before its worker was ready: edit through one directly.
+    const pool = PhotoPool.start(1, modelFile, 'wasm');
+    try {
+      await pool.ready;
+      const settings = { target: 1, quality: 92, keepMetadata: true };
+      expect(await pool.edit(path.join(input, 'a.jpg'), path.join(root, 'worker-a.jpg'), settings)).toBe(1);
+      await expect(
+        pool.edit(path.join(input, 'broken.jpg'), path.join(root, 'worker-broken.jpg'), settings),
+      ).rejects.toThrow(/broken\.jpg: not an image/);
+      const worker = await sharp(path.join(root, 'worker-a.jpg')).raw().toBuffer();
+      expect(worker.equals(a!)).toBe(true);
+    } finally {
+      await pool.close();
+    }
+    // A pool closed while its workers still load ends at once.
+    await PhotoPool.start(1, modelFile, 'wasm').close();
   });
 
   it('edits a folder, reports each failure without stopping, and resumes', async () => {

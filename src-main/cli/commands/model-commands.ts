@@ -294,7 +294,7 @@ function photoTable(photos: PhotoBenchReport): string {
     `photo pipeline, ${photos.megapixels} MP JPEG with one face:`,
     `  one photo end to end (decode, detect, edit, encode): ${photos.singlePhotoSeconds.toFixed(2)} s`,
     `  batch in one thread: ${photos.batchPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.batchPeakRssMb.toFixed(0)} MB`,
-    `  batch on ${photos.threads} worker threads: ${photos.threadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.threadedPeakRssMb.toFixed(0)} MB`,
+    `  batch on ${photos.threads} threads (this one and workers): ${photos.threadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.threadedPeakRssMb.toFixed(0)} MB`,
   ].join('\n');
 }
 

@@ -115,7 +115,11 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     )
     .option('--quality <q>', 'JPEG/WebP/AVIF quality', positiveInt, 92)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
-    .option('--threads <n>', 'worker threads editing photos in parallel (default: one per two cores)', positiveInt)
+    .option(
+      '--threads <n>',
+      'threads editing photos in parallel, this one included (default: one per two cores)',
+      positiveInt,
+    )
     .action(
       (
         folder: string,

@@ -14,7 +14,7 @@ export interface PhotoBenchOptions {
   batchPhotos: number;
   /** the model's file, which batch worker threads load */
   modelFile: string;
-  /** worker threads of the threaded batch */
+  /** editing threads of the threaded batch (the calling one and workers) */
   threads: number;
 }
 
@@ -27,7 +27,7 @@ export interface PhotoBenchReport {
   /** largest resident memory seen during the batch */
   batchPeakRssMb: number;
   threads: number;
-  /** the batch edited by worker threads */
+  /** the batch edited by `threads` threads */
   threadedPhotosPerSecond: number;
   threadedPeakRssMb: number;
 }

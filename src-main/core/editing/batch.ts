@@ -23,11 +23,11 @@ export interface BatchOptions {
   quality?: number;
   /** carry EXIF and XMP into the outputs (default true) */
   keepMetadata?: boolean;
-  /** photos in flight at once (decoding and encoding overlap with the model) */
+  /** photos in flight per editing thread (decoding and encoding overlap with the model); default 2 */
   concurrency?: number;
   /**
-   * Worker threads that edit photos in parallel, each with its own copy of the
-   * model loaded from `modelFile` (1: edit in this thread with `model`).
+   * Threads that edit photos in parallel: this one with `model`, and the
+   * others workers with their own copy of the model loaded from `modelFile`.
    */
   threads?: number;
   modelFile?: string;
@@ -84,20 +84,16 @@ export async function runBatch(model: ExpressionModel, options: BatchOptions): P
     quality: options.quality ?? 92,
     keepMetadata: options.keepMetadata ?? true,
   };
+  const threads = Math.min(options.threads ?? 1, plan.length);
+  // The calling thread edits with the model it has; worker threads join as
+  // soon as they have loaded theirs (a short batch may be over before that).
   const pool =
-    (options.threads ?? 1) > 1 && options.modelFile && plan.length > 1
-      ? await PhotoPool.start(
-          Math.min(options.threads!, plan.length),
-          options.modelFile,
-          currentBackend()?.choice ?? 'wasm',
-        )
+    threads > 1 && options.modelFile
+      ? PhotoPool.start(threads - 1, options.modelFile, currentBackend()?.choice ?? 'wasm')
       : undefined;
-  const edit = pool
-    ? (photo: PlannedPhoto) => pool.edit(photo.input, photo.output, settings)
-    : (photo: PlannedPhoto) => editToFile(model, photo.input, photo.output, settings);
   let next = 0;
   let done = 0;
-  const worker = async () => {
+  const lane = async (edit: (photo: PlannedPhoto) => Promise<number>) => {
     while (next < plan.length && !options.signal?.aborted) {
       const photo = plan[next++]!;
       await processPhoto(edit, photo, report);
@@ -115,9 +111,21 @@ export async function runBatch(model: ExpressionModel, options: BatchOptions): P
     }
   };
   // Two photos in flight per editing thread: one decodes or encodes while the other runs the model.
-  const concurrency = options.concurrency ?? 2 * (pool?.size ?? 1);
+  const perThread = options.concurrency ?? 2;
+  const lanes = (count: number, edit: (photo: PlannedPhoto) => Promise<number>) =>
+    Promise.all(Array.from({ length: count }, () => lane(edit)));
+  let poolLanes: Promise<unknown> | undefined;
+  pool?.ready.then(
+    () => {
+      poolLanes = lanes(perThread * pool.size, (photo) => pool.edit(photo.input, photo.output, settings));
+    },
+    // Without its workers the batch goes on in this thread, with the same results.
+    () => undefined,
+  );
   try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await lanes(perThread, (photo) => editToFile(model, photo.input, photo.output, settings));
+    // Nothing is left to take; the workers may still be editing their last photos.
+    await poolLanes;
   } finally {
     await pool?.close();
   }

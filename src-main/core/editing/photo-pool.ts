@@ -20,26 +20,29 @@ type Pending = { resolve: (faces: number) => void; reject: (error: Error) => voi
  * a batch on several threads finds faces and runs the model on several cores.
  */
 export class PhotoPool {
+  /** settles when every worker has loaded its model (rejects when one cannot) */
+  readonly ready: Promise<void>;
   private next = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  private constructor(private readonly workers: Worker[]) {
-    for (const worker of workers) {
-      worker.on('message', (reply: PhotoWorkerReply) => this.receive(reply));
-      worker.on('error', (error) => this.failAll(error));
-    }
+  private constructor(
+    private readonly workers: Worker[],
+    modelFile: string,
+    backend: BackendChoice,
+  ) {
+    this.ready = Promise.all(workers.map((worker) => ready(worker, modelFile, backend))).then(() => {
+      for (const worker of workers) {
+        worker.on('message', (reply: PhotoWorkerReply) => this.receive(reply));
+        worker.on('error', (error) => this.failAll(error));
+      }
+    });
   }
 
-  static async start(threads: number, modelFile: string, backend: BackendChoice): Promise<PhotoPool> {
+  /** Starts the threads; they load their models in the background (see `ready`). */
+  static start(threads: number, modelFile: string, backend: BackendChoice): PhotoPool {
     const workers = Array.from({ length: threads }, () => spawnWorker(import.meta.url, 'photo-worker'));
-    try {
-      await Promise.all(workers.map((worker) => ready(worker, modelFile, backend)));
-    } catch (error) {
-      await Promise.all(workers.map((w) => w.terminate()));
-      throw error;
-    }
-    return new PhotoPool(workers);
+    return new PhotoPool(workers, modelFile, backend);
   }
 
   get size(): number {
@@ -56,7 +59,9 @@ export class PhotoPool {
     });
   }
 
+  /** Ends the threads, also while they are still loading. */
   async close(): Promise<void> {
+    this.ready.catch(() => undefined);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
