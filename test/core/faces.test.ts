@@ -13,7 +13,13 @@ import {
   type Point,
 } from '../../src-main/core/faces/alignment.js';
 import { detectionSide } from '../../src-main/core/editing/edit-photo.js';
-import { defaultMinConfidence, detectFaces, scaleFace } from '../../src-main/core/faces/detect-faces.js';
+import {
+  defaultMinConfidence,
+  detectFaces,
+  judgeFace,
+  judgeFrame,
+  scaleFace,
+} from '../../src-main/core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../../src-main/core/images/read-image.js';
 
 const photos = path.resolve(process.cwd(), '../shared/data/photos');
@@ -110,6 +116,19 @@ describe('face detection', () => {
   it('reads the smile of a smiling face', async () => {
     const [face] = await detectFaces(await readRgbImage(path.join(photos, 'obama.jpg')));
     expect(face!.smile).toBeGreaterThan(0.9);
+  });
+
+  it('judges a face on about the box the detector found, and reads its smile as face-api does', async () => {
+    const image = await readRgbImage(path.join(photos, 'obama.jpg'));
+    const [face] = await detectFaces(image);
+    const judged = judgeFrame(face!.frame);
+    const box = face!.box;
+    const side = Math.sqrt(box.width * box.height);
+    expect(Math.abs(judged.size - side) / side).toBeLessThan(0.25);
+    expect(Math.abs(judged.centerX - (box.x + box.width / 2)) / side).toBeLessThan(0.15);
+    expect(Math.abs(judged.centerY - (box.y + box.height / 2)) / side).toBeLessThan(0.15);
+    const { smile } = await judgeFace(image, face!.frame);
+    expect(Math.abs(smile - face!.smile)).toBeLessThan(0.1);
   });
 
   it('finds no face in a photo without one', async () => {

@@ -3,7 +3,7 @@ import type * as FaceApiModule from '@vladmandic/face-api';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { RgbImage } from '../images/read-image.js';
-import { alignedFrame, extractCrop, type CropFrame, type Point } from './alignment.js';
+import { alignedFrame, cropToPhoto, extractCrop, type CropFrame, type Point } from './alignment.js';
 
 type FaceApi = typeof FaceApiModule;
 
@@ -137,13 +137,28 @@ export interface FaceJudgement {
 const judgeSide = 160;
 
 /**
+ * face-api's own pipeline hands its expression and identity networks the
+ * detector's box, which on aligned faces is about 0.57 of the aligned frame's
+ * side and centred 0.085 of the side below its centre (median over CelebA test
+ * faces). Shown the looser aligned frame, the expression network read only 54%
+ * of real smiles as smiling; shown this box, 93-95%.
+ */
+const detectorBox = { scale: 0.57, drop: 0.085 } as const;
+
+/** The square the judging networks see for a face: its detector-like box, turned with the face. */
+export function judgeFrame(frame: CropFrame): CropFrame {
+  const centre = cropToPhoto(frame, 0.5, 0.5 + detectorBox.drop);
+  return { centerX: centre.x, centerY: centre.y, size: frame.size * detectorBox.scale, angle: frame.angle };
+}
+
+/**
  * Runs the expression classifier and the identity network on an aligned face
  * crop directly, without the detector: it works on crops of any framing and
  * size, and judges an original and its edit on exactly the same pixels.
  */
 export async function judgeFace(image: RgbImage, frame: CropFrame): Promise<FaceJudgement> {
   const faceapi = await loadFaceApi();
-  const crop = extractCrop(image, frame, judgeSide);
+  const crop = extractCrop(image, judgeFrame(frame), judgeSide);
   const input = tf.tensor3d(crop, [judgeSide, judgeSide, 3], 'int32');
   try {
     const expressions = (await faceapi.nets.faceExpressionNet.predictExpressions(input as never)) as unknown as Record<
