@@ -186,6 +186,9 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
         batchPhotos: number;
       }) =>
         run(async (reporter, backend) => {
+          // The photo pipeline first: its peak memory is then that of a process that edits
+          // photos, not one whose tfjs heap training has already grown.
+          const photos = options.photos ? await benchPhotos(options.photos, options.batchPhotos) : undefined;
           let done = 0;
           const total = options.sizes.length * options.presets.length;
           reporter.progress('bench', 0, total);
@@ -197,7 +200,6 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
             threads: options.threads,
             onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
           });
-          const photos = options.photos ? await benchPhotos(options.photos, options.batchPhotos) : undefined;
           reporter.result({ backend, batchSize: options.batch, ...report, ...(photos ? { photos } : {}) }, () =>
             [benchTable(backend, report), photos ? photoTable(photos) : ''].filter(Boolean).join('\n\n'),
           );
