@@ -266,7 +266,9 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 `smile off  ${percent(report.smileOffSuccess)} of ${report.smileOffCount} smiling faces read as not smiling`,
                 `identity   median descriptor distance ${report.identityDistanceMedian.toFixed(3)}, ${percent(report.identityKeptShare)} under 0.45`,
                 `reconstruction  PSNR ${report.psnr.toFixed(2)} dB, SSIM ${report.ssim.toFixed(3)}`,
-                `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces`,
+                `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces ` +
+                  `(reads ${percent(report.smileOnCeiling)} of real smiles as smiling, ` +
+                  `${percent(report.smileOffCeiling)} of neutral faces as not smiling)`,
               ].join('\n'),
             );
           });
