@@ -275,6 +275,31 @@ describe('writing edited photos', () => {
     expect((await sharp(stripped).metadata()).exif).toBeUndefined();
   });
 
+  it('lays only what changed over the source, with the pixels a composite of the edited box gives', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
+    const source = path.join(dir, 'turned.jpg');
+    await sharp(path.join(photos, 'obama_and_biden.jpg'))
+      .rotate(-90)
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 90 })
+      .toFile(source);
+    const result = await editPhoto(source, model, { target: 1.5 });
+    expect(result.unedited).toBeDefined();
+    const [difference, composite] = [path.join(dir, 'difference.png'), path.join(dir, 'composite.png')];
+    await writeEditedPhoto(source, difference, result);
+    await writeEditedPhoto(source, composite, { ...result, unedited: undefined });
+    const [a, b] = await Promise.all([difference, composite].map((f) => sharp(f).removeAlpha().raw().toBuffer()));
+    expect(a!.equals(b!)).toBe(true);
+    expect((await sharp(difference).metadata()).channels).toBe(3);
+    const { changedInside, changedOutside } = compare(
+      await readRgbImage(source),
+      await readRgbImage(difference),
+      result.frames,
+    );
+    expect(changedOutside).toBe(0);
+    expect(changedInside).toBeGreaterThan(1000);
+  });
+
   it('picks a free output name beside the photo', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-edit-'));
     const source = path.join(dir, 'a.jpg');

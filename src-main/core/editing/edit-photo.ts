@@ -58,6 +58,8 @@ export interface PhotoEdit {
    * edit it, and the export lays this box over the source file.
    */
   area?: PhotoArea;
+  /** the area's pixels before the edit (none with transparency) */
+  unedited?: Uint8Array;
   /** the crop frames edited (the export replaces only the pixels their masks reach) */
   frames: CropFrame[];
   /** the photo's own alpha channel, kept as it was */
@@ -96,8 +98,10 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
     size: model.config.size,
     residual: faceResidual(model, area, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
   }));
+  // Kept for the export, which lays only what changed over the source (see writeEditedPhoto).
+  const unedited = alpha ? undefined : area.data.slice();
   applyResidualsInPlace(area, residuals);
-  return { ...result, area };
+  return { ...result, area, ...(unedited ? { unedited } : {}) };
 }
 
 /**
@@ -162,7 +166,7 @@ export interface WriteOptions {
 export async function writeEditedPhoto(
   source: string,
   target: string,
-  edit: Pick<PhotoEdit, 'area' | 'alpha'> & { frames?: CropFrame[] },
+  edit: Pick<PhotoEdit, 'area' | 'alpha' | 'unedited'> & { frames?: CropFrame[] },
   options: WriteOptions = {},
 ): Promise<void> {
   if (path.resolve(source) === path.resolve(target)) {
@@ -170,16 +174,49 @@ export async function writeEditedPhoto(
   }
   let image = sharp(source, { limitInputPixels: maxImagePixels }).rotate().keepIccProfile();
   if (edit.area) {
-    // An opaque patch laid 'over' replaces exactly the pixels under it. With
-    // transparency the whole frame is replaced ('source'), alpha included.
-    const { photoWidth, photoHeight } = edit.area;
-    const region = edit.frames && !edit.alpha ? editedRegion(edit.frames, photoWidth, photoHeight) : undefined;
-    const patch = cut(edit.area, edit.alpha, region);
-    const blend = edit.alpha ? 'source' : 'over';
-    image = image.composite([{ input: patch.pixels, raw: patch.raw, left: patch.left, top: patch.top, blend }]);
+    const { area, alpha, unedited } = edit;
+    const region = edit.frames && !alpha ? editedRegion(edit.frames, area.photoWidth, area.photoHeight) : undefined;
+    if (unedited && !alpha && (await isPlainRgb(source))) {
+      // The file decodes to exactly the pixels the edit started from, so an
+      // exclusive-or with (unedited xor edited) turns those into the edited ones
+      // and leaves every other pixel as it is: one integer pass over the photo,
+      // where compositing converts all of it to premultiplied float and back
+      // (about a third of the export's time on a 12 MP JPEG).
+      const raw = { width: area.photoWidth, height: area.photoHeight, channels: 3 as const };
+      image = image.boolean(difference(area, unedited, region), 'eor', { raw });
+    } else {
+      // An opaque patch laid 'over' replaces exactly the pixels under it. With
+      // transparency the whole frame is replaced ('source'), alpha included.
+      const patch = cut(area, alpha, region);
+      const blend = alpha ? 'source' : 'over';
+      image = image.composite([{ input: patch.pixels, raw: patch.raw, left: patch.left, top: patch.top, blend }]);
+    }
   }
   if (options.keepMetadata ?? true) image = image.keepExif().keepXmp();
   await writeFileAtomic(target, [await encodeAs(image, path.extname(target), options.quality ?? 92)]);
+}
+
+/** 8-bit RGB without alpha: a file that decodes to the very pixels `readRgbImage` gives. */
+async function isPlainRgb(file: string): Promise<boolean> {
+  const { channels, depth, hasAlpha, space } = await sharp(file, { limitInputPixels: maxImagePixels }).metadata();
+  return channels === 3 && depth === 'uchar' && !hasAlpha && space === 'srgb';
+}
+
+/**
+ * A photo-sized raw image that is zero except in the region (all of the area
+ * without one), where it holds unedited xor edited. Zero-filled pages of a
+ * fresh allocation this large are mapped lazily, so only the region's rows
+ * take memory.
+ */
+function difference(area: PhotoArea, unedited: Uint8Array, region: Region | undefined): Buffer {
+  const { left, top, width, height } = region ?? area;
+  const out = Buffer.alloc(area.photoWidth * area.photoHeight * 3);
+  for (let y = 0; y < height; y++) {
+    const from = ((top - area.top + y) * area.width + left - area.left) * 3;
+    const to = ((top + y) * area.photoWidth + left) * 3;
+    for (let i = 0; i < width * 3; i++) out[to + i] = unedited[from + i]! ^ area.data[from + i]!;
+  }
+  return out;
 }
 
 /**
