@@ -210,12 +210,26 @@ async function isPlainRgb(file: string): Promise<boolean> {
  */
 function difference(area: PhotoArea, unedited: Uint8Array, region: Region | undefined): Buffer {
   const { left, top, width, height } = region ?? area;
+  const changes = xor(unedited, area.data);
   const out = Buffer.alloc(area.photoWidth * area.photoHeight * 3);
   for (let y = 0; y < height; y++) {
     const from = ((top - area.top + y) * area.width + left - area.left) * 3;
-    const to = ((top + y) * area.photoWidth + left) * 3;
-    for (let i = 0; i < width * 3; i++) out[to + i] = unedited[from + i]! ^ area.data[from + i]!;
+    out.set(changes.subarray(from, from + width * 3), ((top + y) * area.photoWidth + left) * 3);
   }
+  return out;
+}
+
+/** a xor b, four bytes at a time where both are aligned (fresh buffers are): the export's share of the main thread stays small. */
+function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length);
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const words = a.length >> 2;
+    const [wa, wb, wo] = [a, b, out].map((v) => new Uint32Array(v.buffer, v.byteOffset, words));
+    for (let w = 0; w < words; w++) wo![w] = wa![w]! ^ wb![w]!;
+    i = words << 2;
+  }
+  for (; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
   return out;
 }
 
