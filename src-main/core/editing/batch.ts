@@ -200,12 +200,13 @@ function nameOutputs(
 }
 
 /**
- * Photo threads for a batch on this machine: one per two cores. One thread's
- * pipeline already keeps two cores busy (libvips decodes and encodes on its
- * own threads while the model runs), and each extra thread holds another
- * full-resolution photo and model. Measured on two cores with 12-megapixel
- * JPEGs: one thread 0.87-0.93 photos/s at 1.45 GB peak, two threads
- * 0.74-0.78 photos/s at 2.5 GB.
+ * Photo threads for a batch on this machine: one per two cores. Each thread
+ * holds its own model, face detector and tfjs heap (about 0.5 GB), and one
+ * thread already uses more than a core (its detector and model in JavaScript
+ * and WebAssembly, libvips decoding and encoding beside them). Measured on two
+ * shared cores with 24 12-megapixel JPEGs of 1-3 faces: one thread 0.93-0.96
+ * photos/s at 0.94-1.01 GB peak; two threads (this one and a worker)
+ * 1.23-1.27 photos/s but 1.47-1.49 GB, too close to the 1.5 GB a batch may take.
  */
 export function defaultBatchThreads(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
