@@ -105,6 +105,33 @@ describe('mien command line', () => {
     const record = JSON.parse(await readFile(path.join(models, 'tiny.training.json'), 'utf8'));
     expect(record).toMatchObject({ step: 1, startedFrom: [{ file: from, step: 4 }] });
 
+    // A run from the released model, released over it: the record keeps the whole history.
+    const tiny = path.join(models, 'tiny.mien');
+    const third = path.join(path.dirname(out), 'third');
+    const again = await mien(
+      '--json',
+      'train',
+      ...args,
+      '--steps',
+      '0,0,1',
+      '--batch',
+      '4',
+      '--init',
+      tiny,
+      '--out',
+      third,
+    );
+    expect(again.code).toBe(0);
+    expect((await mien('--json', 'release', path.join(third, 'checkpoint.mien'), '--out', tiny)).code).toBe(0);
+    const history = JSON.parse(await readFile(path.join(models, 'tiny.training.json'), 'utf8'));
+    expect(history).toMatchObject({
+      step: 1,
+      startedFrom: [
+        { file: from, step: 4 },
+        { file: tiny, step: 1 },
+      ],
+    });
+
     const wrongSize = await mien('--json', 'train', ...args, '--size', '128', '--init', from, '--out', `${next}-128`);
     expect(wrongSize.code).toBe(1);
     expect(wrongSize.stderr).toContain(from);

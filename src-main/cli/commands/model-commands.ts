@@ -319,9 +319,29 @@ async function earlierTraining(header: CheckpointHeader, seen = new Set<string>(
   seen.add(file);
   const earlier = await readCheckpointHeader(file).catch(() => undefined);
   if (!earlier) return [];
+  const released = await releaseRecordOf(file);
+  if (released) return [...released.startedFrom, { file, ...released.stage }];
   const { settings, step, trainedSteps, schedule, batchSize, data, curve } = earlier.meta;
   const stage = { file, settings: settings ?? { schedule, batchSize, data }, step: step ?? trainedSteps, curve };
   return [...(await earlierTraining(earlier, seen)), stage];
+}
+
+/** A released model keeps its training history in the record beside it (see `mien release`). */
+async function releaseRecordOf(
+  modelFile: string,
+): Promise<{ stage: Omit<TrainingStage, 'file'>; startedFrom: TrainingStage[] } | undefined> {
+  const recordFile = releaseRecordFile(modelFile);
+  const text = await readFile(recordFile, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const record = JSON.parse(text) as { settings?: unknown; step?: unknown; curve?: unknown; startedFrom?: unknown };
+  return {
+    stage: { settings: record.settings, step: record.step, curve: record.curve },
+    startedFrom: Array.isArray(record.startedFrom) ? (record.startedFrom as TrainingStage[]) : [],
+  };
+}
+
+function releaseRecordFile(modelFile: string): string {
+  return modelFile.replace(/\.mien$/, '') + '.training.json';
 }
 
 function initialModelOf(meta: Record<string, unknown>): string | undefined {
@@ -358,17 +378,13 @@ function registerReleaseCommand(program: Command, run: RunCommand): void {
             metrics,
             source: path.basename(checkpoint),
           };
+          // Read before writing: the run may have started from the very file this release replaces.
+          const startedFrom = await earlierTraining(header);
           await mkdir(path.dirname(options.out), { recursive: true });
           await model.save(options.out, meta, !options.fullPrecision);
           await recordInManifest(options.out);
-          const record = {
-            settings: header.meta['settings'],
-            step,
-            curve: header.meta['curve'],
-            metrics,
-            startedFrom: await earlierTraining(header),
-          };
-          const recordFile = options.out.replace(/\.mien$/, '') + '.training.json';
+          const record = { settings: header.meta['settings'], step, curve: header.meta['curve'], metrics, startedFrom };
+          const recordFile = releaseRecordFile(options.out);
           await writeFileAtomic(recordFile, [Buffer.from(`${JSON.stringify(record, null, 1)}\n`)]);
           reporter.result(
             { out: options.out, record: recordFile, step, metrics },
