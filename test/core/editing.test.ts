@@ -15,6 +15,7 @@ import {
   applyResiduals,
   applyResidualsInPlace,
   faceResidual,
+  limitColour,
   maskWeight,
   readRegion,
 } from '../../src-main/core/editing/residual-edit.js';
@@ -57,6 +58,20 @@ function compare(before: RgbImage, after: RgbImage, frames: CropFrame[]) {
 }
 
 describe('residual edits', () => {
+  it('keep the brightness change of each pixel and only part of its colour change', () => {
+    const residual = Float32Array.from([30, 0, 0, -12, -12, -12, 10, -20, 40]);
+    const lumaOf = (r: Float32Array, p: number) => 0.299 * r[p]! + 0.587 * r[p + 1]! + 0.114 * r[p + 2]!;
+    const before = Float32Array.from(residual);
+    limitColour(residual, 0.3);
+    for (let p = 0; p < residual.length; p += 3) {
+      expect(lumaOf(residual, p)).toBeCloseTo(lumaOf(before, p), 5);
+      const spread = (r: Float32Array) => Math.max(r[p]!, r[p + 1]!, r[p + 2]!) - Math.min(r[p]!, r[p + 1]!, r[p + 2]!);
+      expect(spread(residual)).toBeCloseTo(0.3 * spread(before), 5);
+    }
+    // A grey change (no colour) passes whole.
+    expect(Array.from(residual.subarray(3, 6))).toEqual([-12, -12, -12]);
+  });
+
   it('change pixels only inside the feathered face mask', async () => {
     const file = path.join(photos, 'two_people.jpg');
     const original = await readRgbImage(file);
