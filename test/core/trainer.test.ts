@@ -193,6 +193,23 @@ describe('the expression loss', () => {
       expect(worst, name).toBeLessThan(2e-4);
     }
   });
+
+  it('stops while its classifier trains, keeping nothing in memory', async () => {
+    const settings = smallRun({
+      schedule: { ...smallRun().schedule, expressionWeight: [0, 0.05, 0.05] },
+      classifierSteps: 100,
+    });
+    const before = tf.memory().numTensors;
+    const controller = new AbortController();
+    const result = await startTraining(await temporaryRun(), settings, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'classifier') controller.abort();
+      },
+    });
+    expect(result).toMatchObject({ status: 'cancelled', stepsDone: 0 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });
 
 describe('bad training input', () => {

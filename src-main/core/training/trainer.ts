@@ -249,10 +249,13 @@ class TrainingRun {
     control.onEvent?.({ type: 'ready', images: this.data.count, skipped: this.data.skipped.length, resumedFrom });
     try {
       await this.prepareClassifier(control);
-      if (control.signal?.aborted) return this.result('cancelled', 0);
     } catch (error) {
       this.dispose();
       throw error;
+    }
+    if (control.signal?.aborted) {
+      this.dispose();
+      return this.result('cancelled', 0);
     }
     const started = performance.now();
     try {
