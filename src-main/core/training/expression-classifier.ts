@@ -97,11 +97,16 @@ export class ExpressionClassifier {
           logits!.dispose();
           return read;
         });
-        if (step >= steps - 20) {
-          correct += (await accuracy.data())[0]! * batch.count;
-          seen += batch.count;
+        const counted = step >= steps - 20;
+        const reported = (step + 1) % 50 === 0 || step === steps - 1;
+        if (counted || reported) {
+          const value = (await accuracy.data())[0]!;
+          if (counted) {
+            correct += value * batch.count;
+            seen += batch.count;
+          }
+          if (reported) onProgress?.(step + 1, value);
         }
-        if ((step + 1) % 50 === 0 || step === steps - 1) onProgress?.(step + 1, (await accuracy.data())[0]!);
         accuracy.dispose();
         // Let cancellation in between steps.
         await new Promise((resolve) => setImmediate(resolve));
@@ -120,11 +125,21 @@ export class ExpressionClassifier {
     }));
   }
 
+  /** The weights' values alone, in variable order (to cross threads). */
+  exportArrays(): Float32Array[] {
+    return this.variables.map((v) => v.variable.dataSync() as Float32Array);
+  }
+
+  /** Loads values in the order exportArrays gives them. */
+  importArrays(values: Float32Array[]): void {
+    this.variables.forEach((v, i) => tf.tidy(() => v.variable.assign(tf.tensor(values[i]!, v.variable.shape))));
+  }
+
   /** True when `tensors` holds a complete classifier, which is then loaded. */
   importWeights(tensors: Map<string, NamedArray>): boolean {
     const found = this.variables.map((v) => tensors.get(classifierPrefix + v.name));
     if (found.some((t, i) => !t || t.shape.join('x') !== this.variables[i]!.variable.shape.join('x'))) return false;
-    this.variables.forEach((v, i) => tf.tidy(() => v.variable.assign(tf.tensor(found[i]!.values, found[i]!.shape))));
+    this.importArrays(found.map((t) => t!.values));
     return true;
   }
 

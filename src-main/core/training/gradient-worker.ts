@@ -3,7 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import { selectBackend } from '../backend/select-backend.js';
 import { ExpressionNetwork } from '../model/network.js';
 import type { HelperReply, HelperRequest } from './gradient-helper.js';
-import { computeGradients, disposeGradients, gradientArrays } from './gradients.js';
+import { computeGradients, disposeGradients, expressionLossOf, gradientArrays } from './gradients.js';
 import { ExpressionClassifier } from './expression-classifier.js';
 
 const port = parentPort;
@@ -28,18 +28,15 @@ port.on('message', async (request: HelperRequest) => {
     if (request.type === 'classifier') {
       classifier?.dispose();
       classifier = new ExpressionClassifier(network.config.size);
-      const names = classifier.exportWeights();
-      classifier.importWeights(new Map(names.map((w, i) => [w.name, { ...w, values: request.weights[i]! }])));
+      classifier.importArrays(request.weights);
       return;
     }
     const weights = new Map(
       network.list().map((v, i) => [v.name, { shape: v.variable.shape, values: request.weights[i]! }]),
     );
     network.importWeights(weights);
-    if (request.expressionWeight > 0 && !classifier) throw new Error('no expression classifier');
-    const expression =
-      classifier && request.expressionWeight > 0 ? { classifier, weight: request.expressionWeight } : undefined;
     const { images, labels, mu, trained } = request;
+    const expression = expressionLossOf(classifier, request.expressionWeight);
     const gradients = computeGradients(network, images, labels, mu, trained, expression);
     const result = gradientArrays(network, gradients, request.trained);
     disposeGradients(gradients);

@@ -37,6 +37,16 @@ export interface ExpressionLoss {
   weight: number;
 }
 
+/** A step's expression loss at `weight`: none at 0; a weight without a classifier is an error. */
+export function expressionLossOf(
+  classifier: ExpressionClassifier | undefined,
+  weight: number,
+): ExpressionLoss | undefined {
+  if (weight <= 0) return undefined;
+  if (!classifier) throw new Error('the expression loss needs a classifier');
+  return { classifier, weight };
+}
+
 /** Both parts' gradients on some images, keyed by variable name; the caller disposes them. */
 export interface Gradients {
   autoencoder: tf.NamedTensorMap;

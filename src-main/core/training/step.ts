@@ -5,6 +5,7 @@ import {
   autoencoderParts,
   computeGradients,
   disposeGradients,
+  expressionLossOf,
   gradientsFromArrays,
   type Gradients,
   type StepLosses,
@@ -44,7 +45,7 @@ export class StepRunner {
   /** The frozen classifier of the expression loss (sent once to the helper thread too). */
   useClassifier(classifier: ExpressionClassifier): void {
     this.classifier = classifier;
-    this.helper?.useClassifier(classifier.exportWeights().map((w) => w.values));
+    this.helper?.useClassifier(classifier.exportArrays());
   }
 
   /**
@@ -61,9 +62,7 @@ export class StepRunner {
   ): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
     setLearningRate(this.discriminatorOptimizer, learningRate);
-    if (expressionWeight > 0 && !this.classifier) throw new Error('the expression loss needs a classifier');
-    const expression =
-      this.classifier && expressionWeight > 0 ? { classifier: this.classifier, weight: expressionWeight } : undefined;
+    const expression = expressionLossOf(this.classifier, expressionWeight);
     const helper = this.helper;
     const count = labels.length;
     if (!helper || count < 2 * minimumSharePerThread) {
