@@ -63,19 +63,10 @@ describe('mien command line', () => {
     // A new schedule that starts from the finished run's weights, e.g. a stronger mu.
     const from = path.join(out, 'model.mien');
     const next = path.join(path.dirname(out), 'next');
-    const continued = await mien(
-      '--json',
-      'train',
-      ...args,
-      '--steps',
-      '0,0,1',
-      '--batch',
-      '4',
-      '--init',
-      from,
-      '--out',
-      next,
-    );
+    /** One step from a model's weights, with a new schedule. */
+    const trainFrom = (init: string, runDir: string) =>
+      mien('--json', 'train', ...args, '--steps', '0,0,1', '--batch', '4', '--init', init, '--out', runDir);
+    const continued = await trainFrom(from, next);
     expect(continued.code).toBe(0);
     const model = await readCheckpointHeader(JSON.parse(continued.stdout).model);
     expect(model.meta['initialModel']).toBe(from);
@@ -108,19 +99,7 @@ describe('mien command line', () => {
     // A run from the released model, released over it: the record keeps the whole history.
     const tiny = path.join(models, 'tiny.mien');
     const third = path.join(path.dirname(out), 'third');
-    const again = await mien(
-      '--json',
-      'train',
-      ...args,
-      '--steps',
-      '0,0,1',
-      '--batch',
-      '4',
-      '--init',
-      tiny,
-      '--out',
-      third,
-    );
+    const again = await trainFrom(tiny, third);
     expect(again.code).toBe(0);
     expect((await mien('--json', 'release', path.join(third, 'checkpoint.mien'), '--out', tiny)).code).toBe(0);
     const history = JSON.parse(await readFile(path.join(models, 'tiny.training.json'), 'utf8'));
