@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { BatchSampler } from '../../src-main/core/training/batches.js';
 import type { FaceDataset } from '../../src-main/core/training/dataset.js';
-import { ExpressionClassifier, halved } from '../../src-main/core/training/expression-classifier.js';
+import { ExpressionClassifier } from '../../src-main/core/training/expression-classifier.js';
 import { seededRandom } from '../helpers/random.js';
 
 beforeAll(async () => {
@@ -50,26 +50,5 @@ describe('the expression classifier', () => {
     expect(b).toEqual(a);
     classifier.dispose();
     copy.dispose();
-  });
-});
-
-describe('halved', () => {
-  it('averages each 2x2 block of each channel', () => {
-    // One 4x4 image, two channels: channel 0 counts 0..15 row by row, channel 1 is its negative.
-    const values = Array.from({ length: 16 }, (_, p) => [p, -p]).flat();
-    const result = tf.tidy(() => halved(tf.tensor4d(values, [1, 4, 4, 2])).arraySync());
-    // Block (0,0) holds 0, 1, 4, 5; (0,1) 2, 3, 6, 7; (1,0) 8, 9, 12, 13; (1,1) 10, 11, 14, 15.
-    expect(result).toEqual([
-      [
-        [
-          [2.5, -2.5],
-          [4.5, -4.5],
-        ],
-        [
-          [10.5, -10.5],
-          [12.5, -12.5],
-        ],
-      ],
-    ]);
   });
 });

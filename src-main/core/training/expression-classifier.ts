@@ -13,8 +13,8 @@ const learningRate = 1e-3;
 /**
  * A small image classifier that reads the label (smiling or not) from a face,
  * trained on the run's real faces before the autoencoder needs it, then frozen.
- * The expression loss asks it to read the flipped label on the face edited to
- * the flipped label: without that, the decoder may keep reading the
+ * The expression loss asks it to read the flipped label on the image decoded
+ * with the flipped label: without that, the decoder may keep reading the
  * expression from z (where the latent discriminator cannot see it) and the
  * label planes barely change the output.
  */
@@ -37,8 +37,7 @@ export class ExpressionClassifier {
       this.add(`conv${i}.bias`, uniform([out], 16 * channels));
       channels = out;
     });
-    // The classifier reads the face at half resolution (see logits).
-    const side = size / 2 / 2 ** widths.length;
+    const side = size / 2 ** widths.length;
     const features = side * side * channels;
     this.add('dense.weights', uniform([features, 2], features));
     this.add('dense.bias', uniform([2], features));
@@ -55,15 +54,9 @@ export class ExpressionClassifier {
     return found.variable;
   }
 
-  /**
-   * images in [-1, 1], [n, size, size, 3] -> logits over (not smiling, smiling).
-   * It reads them at half resolution: a decoder can satisfy a full-resolution
-   * classifier with faint high-frequency patterns that no person (and no other
-   * classifier) reads as a smile; at half resolution it has to change the
-   * mouth and cheeks themselves.
-   */
+  /** images in [-1, 1], [n, size, size, 3] -> logits over (not smiling, smiling) */
   logits(images: tf.Tensor4D): tf.Tensor2D {
-    let h = halved(images);
+    let h = images;
     widths.forEach((_, i) => {
       h = conv2x(h, this.get(`conv${i}.filter`) as tf.Tensor4D, this.get(`conv${i}.bias`) as tf.Tensor1D);
       h = tf.leakyRelu(h, leakySlope);
@@ -154,11 +147,4 @@ export class ExpressionClassifier {
     for (const v of this.variables) v.variable.dispose();
     this.variables.length = 0;
   }
-}
-
-/** Each 2x2 block averaged (written with reshape and mean, whose gradients every backend has). */
-export function halved(images: tf.Tensor4D): tf.Tensor4D {
-  const [count, height, width, channels] = images.shape;
-  const blocks = tf.reshape(images, [count, height / 2, 2, width / 2, 2, channels]);
-  return tf.mean(blocks, [2, 4]) as tf.Tensor4D;
 }

@@ -27,7 +27,7 @@ export interface StepLosses {
   discriminator: number;
   /** share of the batch whose label the discriminator read correctly from z */
   accuracy: number;
-  /** the classifier's loss on the faces edited to the flipped label (0 when the step has no expression loss) */
+  /** the classifier's loss on images decoded with the flipped label (0 when the step has no expression loss) */
   expression: number;
 }
 
@@ -67,7 +67,7 @@ export interface GradientArrays {
  * The gradients of one step at the current weights. The autoencoder learns to
  * reconstruct while making the latent discriminator read the flipped label
  * (weight mu) and, with an expression loss, while making the classifier read
- * the flipped label on the face edited to it; the discriminator learns to
+ * the flipped label on the image decoded with it; the discriminator learns to
  * read the true label from the same z, detached. Both use the weights as they
  * are before this step's updates.
  */
@@ -99,8 +99,7 @@ export function computeGradients(
     const ae = tf.variableGrads(
       () => {
         const z = (latent = keep(network.encode(images, true)));
-        const decoded = network.decode(z, labels, true);
-        reconstruction = keep(tf.losses.meanSquaredError(images, decoded) as tf.Scalar);
+        reconstruction = keep(tf.losses.meanSquaredError(images, network.decode(z, labels, true)) as tf.Scalar);
         let total: tf.Scalar = reconstruction;
         if (mu > 0) {
           adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, network.discriminate(z, false)) as tf.Scalar);
@@ -108,11 +107,7 @@ export function computeGradients(
         }
         if (expression && expression.weight > 0) {
           // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
-          const flippedDecoded = network.decode(z, tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D, true);
-          // Judged as the product edits: the original plus the change between
-          // the two decodes, so the change has to outweigh the original's own
-          // expression rather than only show on a blurry decode.
-          const edited = tf.add(images, tf.sub(flippedDecoded, decoded)) as tf.Tensor4D;
+          const edited = network.decode(z, tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D, true);
           expressionLoss = keep(
             tf.losses.softmaxCrossEntropy(flipped, expression.classifier.logits(edited)) as tf.Scalar,
           );
