@@ -113,6 +113,8 @@ export type ModelEntry = z.infer<typeof modelEntrySchema>;
 
 export const exportFormatSchema = z.enum(['same', 'jpeg', 'png', 'webp']);
 export const pairLayoutSchema = z.enum(['side-by-side', 'files', 'both']);
+/** Which network finds faces in a batch (see DetectOptions in the core's detect-faces.ts). */
+export const faceDetectorSchema = z.enum(['accurate', 'fast']);
 
 export const settingsSchema = z.object({
   backend: z.enum(['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu']),
@@ -287,6 +289,8 @@ export const requests = {
         format: exportFormatSchema.default('same'),
         quality: z.number().int().min(1).max(100).default(92),
         keepMetadata: z.boolean().default(true),
+        /** the face detector: 'accurate' (default) or 'fast' (quicker; can miss small or partly hidden faces) */
+        detector: faceDetectorSchema.optional(),
       })
       .strict(),
     reply: z.object({ jobId: z.string() }),

@@ -267,6 +267,7 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
         format: request.format,
         quality: request.quality,
         keepMetadata: request.keepMetadata,
+        ...(request.detector ? { detector: request.detector } : {}),
       };
       const { jobId } = startJob('batch', (id, progress) => compute.job('batch', [id, options], progress));
       return { jobId };

@@ -145,6 +145,10 @@ describe('mien command line', () => {
     const badSize = await mien('train', '--images', faceImages, '--labels', faceLabels, '--size', '65');
     expect(badSize.code).toBe(1);
     expect(badSize.stderr).toMatch(/--size.*expected one of 64, 128, 256/);
+    const out = await mkdtemp(path.join(os.tmpdir(), 'mien-cli-'));
+    const badDetector = await mien('batch', out, '--out', path.join(out, 'edited'), '--detector', 'quick');
+    expect(badDetector.code).toBe(1);
+    expect(badDetector.stderr).toMatch(/--detector.*'quick' is invalid\. Allowed choices are accurate, fast/);
     const missing = await mien('--json', 'resume', path.join(os.tmpdir(), 'no-such-run'));
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.stdout).error).toMatch(/checkpoint\.mien: file not found/);

@@ -92,6 +92,39 @@ describe('batch edits', () => {
     await PhotoPool.start(1, modelFile, 'wasm').close();
   });
 
+  it('edits with the fast face detector, on worker threads too', async () => {
+    const input = await inputFolder();
+    const modelFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-batch-model-')), 'model.mien');
+    await model.save(modelFile);
+    const output = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-batch-fast-')), 'edited');
+    const report = await runBatch(model, {
+      inputDir: input,
+      outputDir: output,
+      target: 1,
+      detector: 'fast',
+      threads: 2,
+      modelFile,
+    });
+    expect(report).toMatchObject({ files: 4, written: 2, facesEdited: 3, cancelled: false });
+    expect(report.noFace).toEqual([path.join(input, 'wall.png')]);
+    expect(report.failed).toHaveLength(1);
+    expect((await readdir(output)).sort()).toEqual(['a.jpg', 'b.jpg']);
+
+    // The setting reaches a worker with each photo: the fast detector misses the face cut by
+    // the edge of obama_partial_face.jpg (nested/c.jpg), which the accurate one finds.
+    const pool = PhotoPool.start(1, modelFile, 'wasm');
+    try {
+      await pool.ready;
+      const settings = { target: 1, quality: 92, keepMetadata: true };
+      const partial = path.join(input, 'nested', 'c.jpg');
+      expect(await pool.edit(partial, path.join(output, 'c-fast.jpg'), { ...settings, detector: 'fast' })).toBe(0);
+      expect(await pool.edit(partial, path.join(output, 'c.jpg'), { ...settings, detector: 'accurate' })).toBe(1);
+      expect(await pool.edit(path.join(input, 'a.jpg'), path.join(output, 'a-worker.jpg'), settings)).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('edits a folder, reports each failure without stopping, and resumes', async () => {
     const input = await inputFolder();
     const before = await hashes(input);

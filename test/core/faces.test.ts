@@ -12,10 +12,11 @@ import {
   keyPoints,
   type Point,
 } from '../../src-main/core/faces/alignment.js';
-import { detectionSide } from '../../src-main/core/editing/edit-photo.js';
+import { detectionSide, findPhotoFaces } from '../../src-main/core/editing/edit-photo.js';
 import {
   defaultMinConfidence,
   detectFaces,
+  fastDetector,
   judgeFace,
   judgeFrame,
   scaleFace,
@@ -138,6 +139,60 @@ describe('face detection', () => {
       .png()
       .toFile(file);
     expect(await detectFaces(await readRgbImage(file))).toEqual([]);
+  });
+});
+
+describe('the fast face detector', () => {
+  it('finds the one face of obama.jpg with about the frame the accurate detector finds', async () => {
+    const image = await readRgbImage(path.join(photos, 'obama.jpg'));
+    const [accurate] = await detectFaces(image);
+    const fast = await detectFaces(image, { detector: 'fast' });
+    expect(fast).toHaveLength(1);
+    const face = fast[0]!;
+    expect(face.id).toBe('face-1');
+    expect(face.landmarks).toHaveLength(68);
+    expect(face.score).toBeGreaterThanOrEqual(fastDetector.scoreThreshold);
+    expect(face.smile).toBeGreaterThan(0.9);
+    const { frame } = accurate!;
+    expect(Math.hypot(face.frame.centerX - frame.centerX, face.frame.centerY - frame.centerY)).toBeLessThan(
+      0.02 * frame.size,
+    );
+    expect(Math.abs(face.frame.size / frame.size - 1)).toBeLessThan(0.03);
+    expect(Math.abs(face.frame.angle - frame.angle)).toBeLessThan(0.03);
+  });
+
+  it('finds both faces of two-person photos with about the accurate frames, in full-resolution pixels', async () => {
+    for (const [file, count] of [
+      ['two_people.jpg', 2],
+      ['kit_with_rose.jpg', 2],
+    ] as const) {
+      const accurate = (await findPhotoFaces(path.join(photos, file))).faces;
+      const fast = (await findPhotoFaces(path.join(photos, file), { detector: 'fast' })).faces;
+      expect(fast, file).toHaveLength(count);
+      fast.forEach((face, i) => {
+        const { frame } = accurate[i]!;
+        const offset = Math.hypot(face.frame.centerX - frame.centerX, face.frame.centerY - frame.centerY);
+        expect(offset / frame.size, `${file} ${face.id}`).toBeLessThan(0.02);
+      });
+    }
+  });
+
+  it('finds no face in a photo without one', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-img-'));
+    const wall = path.join(dir, 'wall.png');
+    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#8899aa' } })
+      .png()
+      .toFile(wall);
+    // The lower half of a real photo: clothes, hands, a bag and a printed wall (a larger
+    // input size found a face in the buttons of the waistcoat).
+    const clothes = path.join(dir, 'clothes.png');
+    await sharp(path.join(photos, 'kit_with_rose.jpg'))
+      .extract({ left: 0, top: 320, width: 501, height: 380 })
+      .png()
+      .toFile(clothes);
+    for (const file of [wall, clothes]) {
+      expect(await detectFaces(await readRgbImage(file), { detector: 'fast' }), file).toEqual([]);
+    }
   });
 });
 

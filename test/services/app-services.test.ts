@@ -197,6 +197,22 @@ describe('editing through the services', () => {
       outDir,
     });
     expect((await jobEnd(again.jobId)).summary).toMatch(/^0 written, 1 already done/);
+
+    const fast = await call<{ jobId: string }>('batch:start', {
+      source: { photos: [path.join(library, 'obama.jpg')] },
+      target: 0,
+      outDir: path.join(root, 'batch-fast'),
+      detector: 'fast',
+    });
+    expect((await jobEnd(fast.jobId)).summary).toMatch(/^1 written/);
+    const unknown = await failure('batch:start', {
+      source: { photos: [photo()] },
+      target: 0,
+      outDir,
+      detector: 'quick',
+    });
+    expect(unknown.code).toBe('invalid-payload');
+    expect(unknown.message).toMatch(/^batch:start: detector: /);
     expect((await failure('job:cancel', { jobId: 'no-such-job' })).message).toMatch(/not running/);
   });
 

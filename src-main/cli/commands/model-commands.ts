@@ -297,6 +297,7 @@ function photoTable(photos: PhotoBenchReport): string {
     `  one photo end to end (decode, detect, edit, encode): ${photos.singlePhotoSeconds.toFixed(2)} s`,
     `  batch in one thread: ${photos.batchPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.batchPeakRssMb.toFixed(0)} MB`,
     `  batch on ${photos.threads} threads (this one and workers): ${photos.threadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.threadedPeakRssMb.toFixed(0)} MB`,
+    `  the same with --detector fast: ${photos.fastThreadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.fastThreadedPeakRssMb.toFixed(0)} MB`,
   ].join('\n');
 }
 

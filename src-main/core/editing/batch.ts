@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { FaceDetectorKind } from '../faces/detect-faces.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { currentBackend } from '../backend/select-backend.js';
 import { editToFile } from './edit-to-file.js';
@@ -23,6 +24,12 @@ export interface BatchOptions {
   quality?: number;
   /** carry EXIF and XMP into the outputs (default true) */
   keepMetadata?: boolean;
+  /**
+   * The face detector: 'accurate' (default, SSD MobileNet) or 'fast'
+   * (TinyFaceDetector: detection about three times quicker, but it can miss
+   * small or partly hidden faces). Worker threads get it with each photo.
+   */
+  detector?: FaceDetectorKind;
   /** photos in flight per editing thread (decoding and encoding overlap with the model); default 2 */
   concurrency?: number;
   /**
@@ -83,6 +90,7 @@ export async function runBatch(model: ExpressionModel, options: BatchOptions): P
     target: options.target,
     quality: options.quality ?? 92,
     keepMetadata: options.keepMetadata ?? true,
+    ...(options.detector ? { detector: options.detector } : {}),
   };
   const threads = Math.min(options.threads ?? 1, plan.length);
   // The calling thread edits with the model it has; worker threads join as

@@ -1,7 +1,13 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import type { CropFrame } from '../faces/alignment.js';
-import { detectFaces, scaleFace, type DetectedFace, type DetectOptions } from '../faces/detect-faces.js';
+import {
+  detectFaces,
+  scaleFace,
+  type DetectedFace,
+  type DetectOptions,
+  type FaceDetectorKind,
+} from '../faces/detect-faces.js';
 import {
   ImageError,
   maxImagePixels,
@@ -18,7 +24,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { fileExists } from '../util/file-exists.js';
 import { applyResidualsInPlace, editedRegion, faceResidual, readRegion, type Region } from './residual-edit.js';
 
-/** Faces are found on a copy at most this large on its longer side, then mapped back (the detector itself works at 512). */
+/** Faces are found on a copy at most this large on its longer side, then mapped back (either detector itself works at 512). */
 export const detectionSide = 1024;
 
 export interface PhotoEditRequest {
@@ -34,6 +40,8 @@ export interface PhotoEditRequest {
    * than the edit itself on a large photo.
    */
   faces?: readonly EditableFace[];
+  /** the network that finds the faces when they are not given: 'accurate' (default) or 'fast' (see DetectOptions) */
+  detector?: FaceDetectorKind;
 }
 
 /** What an edit needs of a face, in full-resolution pixels. */
@@ -70,7 +78,7 @@ export interface PhotoEdit {
 
 /** Finds the faces of a photo and changes each one's expression; the file itself is only read. */
 export async function editPhoto(file: string, model: ExpressionModel, request: PhotoEditRequest): Promise<PhotoEdit> {
-  const { faces, size, full } = await facesAndSize(file, request.faces);
+  const { faces, size, full } = await facesAndSize(file, request.faces, request.detector);
   const named = [...Object.keys(request.targets ?? {}), ...Object.keys(request.frames ?? {})];
   const unknown = [...new Set(named)].filter((id) => !faces.some((f) => f.id === id));
   for (const face of faces) face.frame = request.frames?.[face.id] ?? face.frame;
@@ -112,12 +120,13 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
 async function facesAndSize(
   file: string,
   known: readonly EditableFace[] | undefined,
+  detector: FaceDetectorKind | undefined,
 ): Promise<{ faces: EditableFace[]; size: { width: number; height: number }; full?: RgbImage }> {
   if (known) {
     const faces = known.map((f) => ({ id: f.id, frame: f.frame, smile: f.smile }));
     return { faces, size: await readPhotoSize(file) };
   }
-  const { preview, faces } = await findPhotoFaces(file);
+  const { preview, faces } = await findPhotoFaces(file, detector ? { detector } : {});
   const size = { width: preview.originalWidth, height: preview.originalHeight };
   return { faces, size, ...(preview.width === preview.originalWidth ? { full: preview } : {}) };
 }
@@ -138,6 +147,7 @@ export async function readEditedImage(file: string, edit: Pick<PhotoEdit, 'area'
  * The faces of a photo file, found on a copy at most `detectionSide` large
  * (what the detector needs, and quick to decode) and given in the photo's own
  * full-resolution pixels; the copy comes along for callers that can use it.
+ * `options.detector` picks the network ('fast' for big batches).
  */
 export async function findPhotoFaces(
   file: string,
