@@ -4,7 +4,12 @@ import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { ExpressionClassifier } from '../../src-main/core/training/expression-classifier.js';
 import { GradientHelper } from '../../src-main/core/training/gradient-helper.js';
-import type { TrainedParts } from '../../src-main/core/training/gradients.js';
+import {
+  computeGradients,
+  disposeGradients,
+  expressionLossOf,
+  type TrainedParts,
+} from '../../src-main/core/training/gradients.js';
 import { StepRunner } from '../../src-main/core/training/step.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -57,15 +62,16 @@ describe('training steps split across threads', () => {
     split.dispose();
   });
 
-  it('with the expression loss, give the same weights on one thread or two and leave the classifier as it is', async () => {
+  it('with the expression loss (and its temperature), give the same weights on one thread or two and leave the classifier as it is', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper');
     expect(helper).toBeDefined();
     const plain = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
     const plainStep = new StepRunner(plain.network, 0.5, 0.999, 2e-4);
     const classifier = new ExpressionClassifier(64, 3);
     const classifierBefore = classifier.exportWeights();
-    singleStep.useClassifier(classifier);
-    splitStep.useClassifier(classifier);
+    // A temperature the helper thread must be told of, or the two would differ.
+    singleStep.useClassifier(classifier, 2);
+    splitStep.useClassifier(classifier, 2);
     const random = seededRandom(6);
     const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
     const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
@@ -131,5 +137,46 @@ describe('training steps split across threads', () => {
     expect(tf.memory().numTensors).toBe(before);
     [singleStep, splitStep].forEach((s) => s.dispose());
     [single, split].forEach((m) => m.dispose());
+  });
+});
+
+describe('the expression loss', () => {
+  it("is the classifier's cross-entropy on the flipped label, its logits divided by the temperature", () => {
+    const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
+    const classifier = new ExpressionClassifier(64, 3);
+    // A fresh classifier's logits are near 0, where every temperature gives ln 2: widen them.
+    const arrays = classifier.exportArrays();
+    classifier.importArrays(arrays.map((v, i) => (i >= arrays.length - 2 ? v.map((x) => x * 100) : v)));
+    const random = seededRandom(8);
+    const images = Float32Array.from({ length: 4 * 64 * 64 * 3 }, () => random() * 2 - 1);
+    const labels = Float32Array.from([0, 1, 0, 1]);
+    const byHand = (temperature: number) =>
+      tf.tidy(() => {
+        const flippedLabels = Array.from(labels, (l) => 1 - l);
+        const z = model.network.encode(tf.tensor4d(images, [4, 64, 64, 3]), true);
+        const edited = model.network.decode(z, tf.tensor1d(flippedLabels), true);
+        const targets = tf.oneHot(tf.tensor1d(flippedLabels, 'int32'), 2);
+        const logits = tf.div(classifier.logits(edited), temperature);
+        return tf.losses.softmaxCrossEntropy(targets, logits).dataSync()[0]!;
+      });
+    const before = tf.memory().numTensors;
+    const measured = [1, 3].map((temperature) => {
+      const gradients = computeGradients(
+        model.network,
+        images,
+        labels,
+        0,
+        'all',
+        expressionLossOf(classifier, 1, temperature),
+      );
+      disposeGradients(gradients);
+      return gradients.losses.expression;
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(measured[0]).toBeCloseTo(byHand(1), 5);
+    expect(measured[1]).toBeCloseTo(byHand(3), 5);
+    expect(Math.abs(measured[0]! - measured[1]!)).toBeGreaterThan(1e-3);
+    model.dispose();
+    classifier.dispose();
   });
 });

@@ -97,6 +97,12 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       [0, 0, 0],
     )
     .option(
+      '--expression-temperature <t>',
+      "divides the classifier's logits in the expression loss: above 1 it asks for clearer edits",
+      positiveNumber,
+      1,
+    )
+    .option(
       '--classifier-steps <n>',
       'steps that train the expression classifier first',
       positiveInt,
@@ -136,7 +142,9 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   muRampSteps: options.muRamp,
                   learningRate: options.lr,
                   phaseDecay: options.lrDecay,
-                  ...(options.expression.some((w) => w > 0) ? { expressionWeight: options.expression } : {}),
+                  ...(options.expression.some((w) => w > 0)
+                    ? { expressionWeight: options.expression, expressionTemperature: options.expressionTemperature }
+                    : {}),
                 },
                 ...(options.expression.some((w) => w > 0) ? { classifierSteps: options.classifierSteps } : {}),
                 batchSize: options.batch,
@@ -219,6 +227,7 @@ interface TrainOptions {
   steps: [number, number, number];
   mu: [number, number, number];
   expression: [number, number, number];
+  expressionTemperature: number;
   classifierSteps: number;
   muRamp: number;
   lr: number;

@@ -8,7 +8,7 @@ import type { GradientArrays, TrainedParts } from './gradients.js';
 /** Messages to the helper thread. */
 export type HelperRequest =
   | { type: 'init'; config: ModelConfig; backend: BackendChoice }
-  | { type: 'classifier'; weights: Float32Array[] }
+  | { type: 'classifier'; weights: Float32Array[]; temperature: number }
   | {
       type: 'gradients';
       id: number;
@@ -80,9 +80,12 @@ export class GradientHelper {
     });
   }
 
-  /** The frozen expression classifier's weights, in its variable order; messages arrive in order, so no reply. */
-  useClassifier(weights: Float32Array[]): void {
-    this.post({ type: 'classifier', weights });
+  /**
+   * The frozen expression classifier's weights, in its variable order, and the
+   * loss's temperature; messages arrive in order, so no reply.
+   */
+  useClassifier(weights: Float32Array[], temperature: number): void {
+    this.post({ type: 'classifier', weights, temperature });
   }
 
   async close(): Promise<void> {

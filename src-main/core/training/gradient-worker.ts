@@ -11,6 +11,7 @@ if (!port) throw new Error('gradient-worker runs only as a worker thread');
 
 let network: ExpressionNetwork | undefined;
 let classifier: ExpressionClassifier | undefined;
+let expressionTemperature = 1;
 
 function reply(message: HelperReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
@@ -29,6 +30,7 @@ port.on('message', async (request: HelperRequest) => {
       classifier?.dispose();
       classifier = new ExpressionClassifier(network.config.size);
       classifier.importArrays(request.weights);
+      expressionTemperature = request.temperature;
       return;
     }
     const weights = new Map(
@@ -36,7 +38,7 @@ port.on('message', async (request: HelperRequest) => {
     );
     network.importWeights(weights);
     const { images, labels, mu, trained } = request;
-    const expression = expressionLossOf(classifier, request.expressionWeight);
+    const expression = expressionLossOf(classifier, request.expressionWeight, expressionTemperature);
     const gradients = computeGradients(network, images, labels, mu, trained, expression);
     const result = gradientArrays(network, gradients, request.trained);
     disposeGradients(gradients);

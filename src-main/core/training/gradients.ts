@@ -31,20 +31,22 @@ export interface StepLosses {
   expression: number;
 }
 
-/** The expression loss of a step: a frozen classifier and its weight. */
+/** The expression loss of a step: a frozen classifier, its weight and the temperature of its logits. */
 export interface ExpressionLoss {
   classifier: ExpressionClassifier;
   weight: number;
+  temperature: number;
 }
 
 /** A step's expression loss at `weight`: none at 0; a weight without a classifier is an error. */
 export function expressionLossOf(
   classifier: ExpressionClassifier | undefined,
   weight: number,
+  temperature = 1,
 ): ExpressionLoss | undefined {
   if (weight <= 0) return undefined;
   if (!classifier) throw new Error('the expression loss needs a classifier');
-  return { classifier, weight };
+  return { classifier, weight, temperature };
 }
 
 /** Both parts' gradients on some images, keyed by variable name; the caller disposes them. */
@@ -109,7 +111,10 @@ export function computeGradients(
           // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
           const edited = network.decode(z, tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D, true);
           expressionLoss = keep(
-            tf.losses.softmaxCrossEntropy(flipped, expression.classifier.logits(edited)) as tf.Scalar,
+            tf.losses.softmaxCrossEntropy(
+              flipped,
+              tf.div(expression.classifier.logits(edited), expression.temperature),
+            ) as tf.Scalar,
           );
           total = tf.add(total, tf.mul(expressionLoss, expression.weight));
         }

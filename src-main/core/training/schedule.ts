@@ -19,6 +19,12 @@ export const scheduleSchema = z.object({
    * like mu. Absent in runs that never use it.
    */
   expressionWeight: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]).optional(),
+  /**
+   * The classifier's logits are divided by this in the expression loss (1 when
+   * absent). Above 1 the loss stays up until the classifier reads the flipped
+   * label with a wider margin: a clear smile rather than a faint one.
+   */
+  expressionTemperature: z.number().positive().optional(),
 });
 export type Schedule = z.infer<typeof scheduleSchema>;
 

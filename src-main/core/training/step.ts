@@ -28,6 +28,7 @@ export class StepRunner {
   readonly autoencoderOptimizer: tf.AdamOptimizer;
   readonly discriminatorOptimizer: tf.AdamOptimizer;
   private classifier: ExpressionClassifier | undefined;
+  private expressionTemperature = 1;
 
   constructor(
     private readonly network: ExpressionNetwork,
@@ -42,10 +43,11 @@ export class StepRunner {
     this.discriminatorOptimizer = tf.train.adam(learningRate, beta1, beta2);
   }
 
-  /** The frozen classifier of the expression loss (sent once to the helper thread too). */
-  useClassifier(classifier: ExpressionClassifier): void {
+  /** The frozen classifier of the expression loss and its temperature (sent once to the helper thread too). */
+  useClassifier(classifier: ExpressionClassifier, temperature = 1): void {
     this.classifier = classifier;
-    this.helper?.useClassifier(classifier.exportArrays());
+    this.expressionTemperature = temperature;
+    this.helper?.useClassifier(classifier.exportArrays(), temperature);
   }
 
   /**
@@ -62,7 +64,7 @@ export class StepRunner {
   ): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
     setLearningRate(this.discriminatorOptimizer, learningRate);
-    const expression = expressionLossOf(this.classifier, expressionWeight);
+    const expression = expressionLossOf(this.classifier, expressionWeight, this.expressionTemperature);
     const helper = this.helper;
     const count = labels.length;
     if (!helper || count < 2 * minimumSharePerThread) {

@@ -312,7 +312,7 @@ class TrainingRun {
     const restored = this.restored;
     this.restored = undefined; // the whole checkpoint need not stay in memory for the run
     if (restored && classifier.importWeights(restored)) {
-      this.stepper.useClassifier(classifier);
+      this.stepper.useClassifier(classifier, this.expressionTemperature);
       return;
     }
     const total = this.settings.classifierSteps ?? defaultClassifierSteps;
@@ -330,8 +330,12 @@ class TrainingRun {
       control.signal,
     );
     if (control.signal?.aborted) return;
-    this.stepper.useClassifier(classifier);
+    this.stepper.useClassifier(classifier, this.expressionTemperature);
     await this.saveCheckpoint();
+  }
+
+  private get expressionTemperature(): number {
+    return this.settings.schedule.expressionTemperature ?? 1;
   }
 
   private async trainStep(): Promise<StepLosses> {
