@@ -82,12 +82,14 @@ export const defaultMinConfidence = 0.3;
 export const fastDetector = { inputSize: 512, scoreThreshold: 0.4 } as const;
 
 let loaded: Promise<FaceApi> | undefined;
-let tinyLoaded: Promise<FaceApi> | undefined;
+const laterLoads = new Map<LaterNetwork, Promise<FaceApi>>();
 
 /**
  * face-api's networks, loaded once from the files inside its npm package (never
  * from a network). Its WebAssembly build uses the tfjs instance, and so the
- * backend, that the rest of the core selected.
+ * backend, that the rest of the core selected. The networks every photo needs
+ * load here; the others (see loadFaceApiWith) when first asked for, so that
+ * each batch thread, which needs neither, holds less memory.
  */
 export function loadFaceApi(): Promise<FaceApi> {
   loaded ??= (async () => {
@@ -98,23 +100,29 @@ export function loadFaceApi(): Promise<FaceApi> {
       faceapi.nets.ssdMobilenetv1.loadFromDisk(modelDir),
       faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir),
       faceapi.nets.faceExpressionNet.loadFromDisk(modelDir),
-      faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir),
     ]);
     return faceapi;
   })();
   return loaded;
 }
 
-/** face-api with its TinyFaceDetector loaded too, from the same package folder, only when first asked for. */
-function loadFastDetector(): Promise<FaceApi> {
-  tinyLoaded ??= (async () => {
-    const faceapi = await loadFaceApi();
-    if (!faceapi.nets.tinyFaceDetector.isLoaded) await faceapi.nets.tinyFaceDetector.loadFromDisk(faceApiModelDir());
-    return faceapi;
-  })();
-  // A failed load is tried again next time rather than kept.
-  tinyLoaded.catch(() => (tinyLoaded = undefined));
-  return tinyLoaded;
+/** Networks loaded only when first asked for: the fast detector, and the identity network (descriptors). */
+type LaterNetwork = 'tinyFaceDetector' | 'faceRecognitionNet';
+
+/** face-api with one more of its networks loaded, from the same package folder. */
+function loadFaceApiWith(network: LaterNetwork): Promise<FaceApi> {
+  let pending = laterLoads.get(network);
+  if (!pending) {
+    pending = (async () => {
+      const faceapi = await loadFaceApi();
+      if (!faceapi.nets[network].isLoaded) await faceapi.nets[network].loadFromDisk(faceApiModelDir());
+      return faceapi;
+    })();
+    laterLoads.set(network, pending);
+    // A failed load is tried again next time rather than kept.
+    pending.catch(() => laterLoads.delete(network));
+  }
+  return pending;
 }
 
 function faceApiModelDir(): string {
@@ -125,7 +133,8 @@ function faceApiModelDir(): string {
 /** Finds every face in a photo with its landmarks, expression and aligned crop frame. */
 export async function detectFaces(image: RgbImage, options: DetectOptions = {}): Promise<DetectedFace[]> {
   const fast = (options.detector ?? 'accurate') === 'fast';
-  const faceapi = await (fast ? loadFastDetector() : loadFaceApi());
+  const faceapi = await (fast ? loadFaceApiWith('tinyFaceDetector') : loadFaceApi());
+  if (options.descriptors) await loadFaceApiWith('faceRecognitionNet');
   const input = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
   try {
     const detector = fast
@@ -215,7 +224,7 @@ export function judgeFrame(frame: CropFrame): CropFrame {
  * size, and judges an original and its edit on exactly the same pixels.
  */
 export async function judgeFace(image: RgbImage, frame: CropFrame): Promise<FaceJudgement> {
-  const faceapi = await loadFaceApi();
+  const faceapi = await loadFaceApiWith('faceRecognitionNet');
   const crop = extractCrop(image, judgeFrame(frame), judgeSide);
   const input = tf.tensor3d(crop, [judgeSide, judgeSide, 3], 'int32');
   try {
