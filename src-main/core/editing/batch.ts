@@ -211,10 +211,11 @@ function nameOutputs(
  * Photo threads for a batch on this machine: one per two cores. Each thread
  * holds its own model, face detector and tfjs heap (about 0.5 GB), and one
  * thread already uses more than a core (its detector and model in JavaScript
- * and WebAssembly, libvips decoding and encoding beside them). Measured on two
- * shared cores with 24 12-megapixel JPEGs of 1-3 faces: one thread 0.93-0.96
- * photos/s at 0.94-1.01 GB peak; two threads (this one and a worker)
- * 1.23-1.27 photos/s but 1.47-1.49 GB, too close to the 1.5 GB a batch may take.
+ * and WebAssembly, libvips decoding and encoding beside them). Measured with
+ * `mien bench` on two idle cores, 24 12-megapixel JPEGs of one face: one
+ * thread 1.11-1.25 photos/s at 0.98-1.05 GB peak; two threads (this one and a
+ * worker) 1.39-1.63 photos/s but 1.42-1.53 GB, too close to the 1.5 GB a batch
+ * may take (with the fast detector, 1.83-2.25 photos/s at the same memory).
  */
 export function defaultBatchThreads(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
