@@ -10,6 +10,7 @@ import {
   cropToPhoto,
   extractCrop,
   keyPoints,
+  type CropFrame,
   type Point,
 } from '../../src-main/core/faces/alignment.js';
 import { detectionSide, findPhotoFaces } from '../../src-main/core/editing/edit-photo.js';
@@ -28,6 +29,20 @@ const photos = path.resolve(process.cwd(), '../shared/data/photos');
 beforeAll(async () => {
   await selectBackend('wasm');
 });
+
+/** A photo of a plain wall, with no face in it, written into `dir`. */
+async function writePlainWall(dir: string): Promise<string> {
+  const file = path.join(dir, 'wall.png');
+  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#8899aa' } })
+    .png()
+    .toFile(file);
+  return file;
+}
+
+/** How far apart two frames' centres are, as a share of the second's size. */
+function centreOffset(frame: CropFrame, reference: CropFrame): number {
+  return Math.hypot(frame.centerX - reference.centerX, frame.centerY - reference.centerY) / reference.size;
+}
 
 describe('reading photos', () => {
   it('applies EXIF orientation and reports the upright size', async () => {
@@ -133,12 +148,8 @@ describe('face detection', () => {
   });
 
   it('finds no face in a photo without one', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-img-'));
-    const file = path.join(dir, 'wall.png');
-    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#8899aa' } })
-      .png()
-      .toFile(file);
-    expect(await detectFaces(await readRgbImage(file))).toEqual([]);
+    const wall = await writePlainWall(await mkdtemp(path.join(os.tmpdir(), 'mien-img-')));
+    expect(await detectFaces(await readRgbImage(wall))).toEqual([]);
   });
 });
 
@@ -154,9 +165,7 @@ describe('the fast face detector', () => {
     expect(face.score).toBeGreaterThanOrEqual(fastDetector.scoreThreshold);
     expect(face.smile).toBeGreaterThan(0.9);
     const { frame } = accurate!;
-    expect(Math.hypot(face.frame.centerX - frame.centerX, face.frame.centerY - frame.centerY)).toBeLessThan(
-      0.02 * frame.size,
-    );
+    expect(centreOffset(face.frame, frame)).toBeLessThan(0.02);
     expect(Math.abs(face.frame.size / frame.size - 1)).toBeLessThan(0.03);
     expect(Math.abs(face.frame.angle - frame.angle)).toBeLessThan(0.03);
   });
@@ -170,19 +179,14 @@ describe('the fast face detector', () => {
       const fast = (await findPhotoFaces(path.join(photos, file), { detector: 'fast' })).faces;
       expect(fast, file).toHaveLength(count);
       fast.forEach((face, i) => {
-        const { frame } = accurate[i]!;
-        const offset = Math.hypot(face.frame.centerX - frame.centerX, face.frame.centerY - frame.centerY);
-        expect(offset / frame.size, `${file} ${face.id}`).toBeLessThan(0.02);
+        expect(centreOffset(face.frame, accurate[i]!.frame), `${file} ${face.id}`).toBeLessThan(0.02);
       });
     }
   });
 
   it('finds no face in a photo without one', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mien-img-'));
-    const wall = path.join(dir, 'wall.png');
-    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#8899aa' } })
-      .png()
-      .toFile(wall);
+    const wall = await writePlainWall(dir);
     // The lower half of a real photo: clothes, hands, a bag and a printed wall (a larger
     // input size found a face in the buttons of the waistcoat).
     const clothes = path.join(dir, 'clothes.png');

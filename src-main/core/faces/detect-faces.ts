@@ -132,7 +132,7 @@ function faceApiModelDir(): string {
 
 /** Finds every face in a photo with its landmarks, expression and aligned crop frame. */
 export async function detectFaces(image: RgbImage, options: DetectOptions = {}): Promise<DetectedFace[]> {
-  const fast = (options.detector ?? 'accurate') === 'fast';
+  const fast = options.detector === 'fast';
   const faceapi = await (fast ? loadFaceApiWith('tinyFaceDetector') : loadFaceApi());
   if (options.descriptors) await loadFaceApiWith('faceRecognitionNet');
   const input = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
