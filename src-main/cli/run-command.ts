@@ -52,6 +52,8 @@ export async function withCancel(
             phase: event.phase,
             mse: event.reconstruction.toFixed(4),
             ...(event.expression !== undefined ? { expr: event.expression.toFixed(3) } : {}),
+            ...(event.realism !== undefined ? { real: event.realism.toFixed(3) } : {}),
+            ...(event.critic !== undefined ? { critic: event.critic.toFixed(3) } : {}),
             'dis acc': event.discriminatorAccuracy.toFixed(2),
             'img/s': event.imagesPerSecond.toFixed(1),
             eta: formatSeconds(event.etaSeconds),

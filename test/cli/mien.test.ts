@@ -64,12 +64,14 @@ describe('mien command line', () => {
     const from = path.join(out, 'model.mien');
     const next = path.join(path.dirname(out), 'next');
     /** One step from a model's weights, with a new schedule. */
-    const trainFrom = (init: string, runDir: string) =>
-      mien('--json', 'train', ...args, '--steps', '0,0,1', '--batch', '4', '--init', init, '--out', runDir);
-    const continued = await trainFrom(from, next);
+    const trainFrom = (init: string, runDir: string, ...more: string[]) =>
+      mien('--json', 'train', ...args, '--steps', '0,0,1', '--batch', '4', '--init', init, '--out', runDir, ...more);
+    const continued = await trainFrom(from, next, '--realism', '0,0,0.01');
     expect(continued.code).toBe(0);
     const model = await readCheckpointHeader(JSON.parse(continued.stdout).model);
     expect(model.meta['initialModel']).toBe(from);
+    expect(model.meta['schedule']).toMatchObject({ realismWeight: [0, 0, 0.01] });
+    expect(continued.stderr).toMatch(/"critic":"\d/);
 
     // Released: float16 weights, a manifest entry, and a training record that reaches back to the first run.
     const models = path.join(path.dirname(out), 'models');

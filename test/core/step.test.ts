@@ -4,6 +4,7 @@ import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { ExpressionClassifier } from '../../src-main/core/training/expression-classifier.js';
 import { GradientHelper } from '../../src-main/core/training/gradient-helper.js';
+import { RealismCritic } from '../../src-main/core/training/realism-critic.js';
 import {
   computeGradients,
   disposeGradients,
@@ -76,8 +77,8 @@ describe('training steps split across threads', () => {
     const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
     const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
     for (let step = 0; step < 2; step++) {
-      const a = await singleStep.run(images, labels, 0.01, 1e-3, 0.5);
-      const b = await splitStep.run(images, labels, 0.01, 1e-3, 0.5);
+      const a = await singleStep.run(images, labels, 0.01, 1e-3, { expression: 0.5 });
+      const b = await splitStep.run(images, labels, 0.01, 1e-3, { expression: 0.5 });
       const c = await plainStep.run(images, labels, 0.01, 1e-3);
       expect(a.expression).toBeGreaterThan(0.1);
       expect(b.expression).toBeCloseTo(a.expression, 4);
@@ -94,6 +95,51 @@ describe('training steps split across threads', () => {
     expect(changedByLoss).toBeGreaterThan(1e-4);
     classifier.exportWeights().forEach((w, i) => expect(w.values).toEqual(classifierBefore[i]!.values));
     [singleStep, splitStep, plainStep, single, split, plain, classifier].forEach((d) => d.dispose());
+  });
+
+  it('with the realism loss, give the same autoencoder and critic on one thread or two, and the critic learns', async () => {
+    const tensors = tf.memory().numTensors;
+    const { single, split, helper, singleStep, splitStep } = await pair('paper');
+    expect(helper).toBeDefined();
+    const plain = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
+    const plainStep = new StepRunner(plain.network, 0.5, 0.999, 2e-4);
+    const critics = [new RealismCritic(3), new RealismCritic(3)] as const;
+    const criticBefore = critics[0].exportArrays().map((a) => Float32Array.from(a));
+    singleStep.useCritic(critics[0]);
+    splitStep.useCritic(critics[1]);
+    const random = seededRandom(7);
+    const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
+    const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
+    for (let step = 0; step < 2; step++) {
+      const a = await singleStep.run(images, labels, 0.01, 1e-3, { realism: 0.5 });
+      const b = await splitStep.run(images, labels, 0.01, 1e-3, { realism: 0.5 });
+      const c = await plainStep.run(images, labels, 0.01, 1e-3);
+      // Near ln 2 for a fresh critic (and 2 ln 2 for its own loss on real and edited faces).
+      expect(a.realism).toBeGreaterThan(0.3);
+      expect(a.critic).toBeGreaterThan(0.6);
+      expect(b.realism).toBeCloseTo(a.realism, 4);
+      expect(b.critic).toBeCloseTo(a.critic, 4);
+      expect([c.realism, c.critic]).toEqual([0, 0]);
+    }
+    expect((await splitStep.exportState()).filter((t) => t.name.startsWith('optimizer.critic.'))).toHaveLength(
+      1 + 2 * critics[0].variables().length,
+    );
+    const expected = single.network.exportWeights();
+    const actual = split.network.exportWeights();
+    const withoutLoss = plain.network.exportWeights();
+    let changedByLoss = 0;
+    expected.forEach((w, i) => {
+      expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
+      if (w.name.startsWith('decoder.')) changedByLoss += largestDifference(w.values, withoutLoss[i]!.values);
+    });
+    expect(changedByLoss).toBeGreaterThan(1e-4);
+    const [one, two] = critics.map((c) => c.exportArrays());
+    one!.forEach((values, i) => {
+      expect(largestDifference(values, two![i]!)).toBeLessThan(1e-4);
+      expect(largestDifference(values, criticBefore[i]!)).toBeGreaterThan(0);
+    });
+    [singleStep, splitStep, plainStep, single, split, plain, ...critics].forEach((d) => d.dispose());
+    expect(tf.memory().numTensors).toBe(tensors);
   });
 
   it('train the decoder alone when asked, on one thread or two, with no tensor left behind', async () => {
@@ -161,14 +207,9 @@ describe('the expression loss', () => {
       });
     const before = tf.memory().numTensors;
     const measured = [1, 3].map((temperature) => {
-      const gradients = computeGradients(
-        model.network,
-        images,
-        labels,
-        0,
-        'all',
-        expressionLossOf(classifier, 1, temperature),
-      );
+      const gradients = computeGradients(model.network, images, labels, 0, 'all', {
+        expression: expressionLossOf(classifier, 1, temperature),
+      });
       disposeGradients(gradients);
       return gradients.losses.expression;
     });

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
-import { readCheckpoint, readCheckpointHeader } from '../../src-main/core/model/checkpoint.js';
+import { readCheckpoint, readCheckpointHeader, writeCheckpoint } from '../../src-main/core/model/checkpoint.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { phaseAt } from '../../src-main/core/training/schedule.js';
 import {
@@ -209,6 +209,67 @@ describe('the expression loss', () => {
     });
     expect(result).toMatchObject({ status: 'cancelled', stepsDone: 0 });
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('the realism loss', () => {
+  it('trains its critic with the run, keeps it in checkpoints only, and resumes to the uninterrupted weights', async () => {
+    const settings = smallRun({ schedule: { ...smallRun().schedule, realismWeight: [0, 0.01, 0.01] } });
+    const straight = await temporaryRun();
+    const straightEvents: TrainingEvent[] = [];
+    await startTraining(straight, settings, { onEvent: (e) => straightEvents.push(e) });
+    const progress = straightEvents.filter((e) => e.type === 'progress');
+    expect(progress.find((p) => p.phase === 1)!.realism).toBe(0);
+    expect(progress.find((p) => p.phase === 3)!.realism).toBeGreaterThan(0);
+    expect(progress.find((p) => p.phase === 3)!.critic).toBeGreaterThan(0);
+
+    const interrupted = await temporaryRun();
+    const controller = new AbortController();
+    await startTraining(interrupted, settings, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.step === 6) controller.abort();
+      },
+    });
+    const saved = await readCheckpoint(path.join(interrupted, checkpointFileName));
+    const criticNames = [...saved.tensors.keys()].filter((name) => name.startsWith('critic.'));
+    expect(criticNames.length).toBeGreaterThan(0);
+    expect([...saved.tensors.keys()].some((name) => name.startsWith('optimizer.critic.'))).toBe(true);
+    await resumeTraining(interrupted);
+
+    const a = await readCheckpoint(path.join(straight, checkpointFileName));
+    const b = await readCheckpoint(path.join(interrupted, checkpointFileName));
+    for (const [name, tensor] of a.tensors) {
+      if (!name.startsWith('critic.') && !name.startsWith('decoder.')) continue;
+      const other = b.tensors.get(name)!.values;
+      let worst = 0;
+      tensor.values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]!))));
+      expect(worst, name).toBeLessThan(2e-4);
+    }
+    const model = await readCheckpoint(path.join(straight, 'model.mien'));
+    expect([...model.tensors.keys()].some((name) => name.startsWith('critic.'))).toBe(false);
+  });
+
+  it('refuses to resume a run whose checkpoint lost its critic, naming the file', async () => {
+    const settings = smallRun({ schedule: { ...smallRun().schedule, realismWeight: [0, 0.01, 0.01] } });
+    const run = await temporaryRun();
+    const controller = new AbortController();
+    await startTraining(run, settings, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.step === 2) controller.abort();
+      },
+    });
+    const file = path.join(run, checkpointFileName);
+    const saved = await readCheckpoint(file);
+    const { kind, config, meta } = saved.header;
+    await writeCheckpoint(file, {
+      kind,
+      config,
+      meta,
+      tensors: [...saved.tensors.values()].filter((t) => !t.name.startsWith('critic.')),
+    });
+    await expect(resumeTraining(run)).rejects.toThrow(/checkpoint\.mien.*realism critic/);
   });
 });
 

@@ -103,6 +103,12 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       1,
     )
     .option(
+      '--realism <a,b,c>',
+      'weight of the realism loss in the three phases (a critic that learns alongside must take the edits for real faces)',
+      tripleNumber,
+      [0, 0, 0],
+    )
+    .option(
       '--classifier-steps <n>',
       'steps that train the expression classifier first',
       positiveInt,
@@ -145,6 +151,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   ...(options.expression.some((w) => w > 0)
                     ? { expressionWeight: options.expression, expressionTemperature: options.expressionTemperature }
                     : {}),
+                  ...(options.realism.some((w) => w > 0) ? { realismWeight: options.realism } : {}),
                 },
                 ...(options.expression.some((w) => w > 0) ? { classifierSteps: options.classifierSteps } : {}),
                 batchSize: options.batch,
@@ -228,6 +235,7 @@ interface TrainOptions {
   mu: [number, number, number];
   expression: [number, number, number];
   expressionTemperature: number;
+  realism: [number, number, number];
   classifierSteps: number;
   muRamp: number;
   lr: number;

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '../model/checkpoint.js';
 import { conv2x, dense, leakySlope } from '../model/layers.js';
-import { mulberry } from '../util/random.js';
 import type { BatchSampler } from './batches.js';
+import { WeightSet } from './weight-set.js';
 
 /** Prefix of the classifier's tensors in a training checkpoint. */
 export const classifierPrefix = 'classifier.';
@@ -19,39 +19,27 @@ const learningRate = 1e-3;
  * label planes barely change the output.
  */
 export class ExpressionClassifier {
-  private readonly variables: { name: string; variable: tf.Variable }[] = [];
+  private readonly weights: WeightSet;
 
   constructor(
     private readonly size: number,
     seed = 1,
   ) {
-    const random = mulberry(seed);
-    const uniform = (shape: number[], fanIn: number) => {
-      const bound = 1 / Math.sqrt(fanIn);
-      const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (random() * 2 - 1) * bound);
-      return tf.tensor(values, shape);
-    };
+    this.weights = new WeightSet(classifierPrefix, seed);
     let channels = 3;
     widths.forEach((out, i) => {
-      this.add(`conv${i}.filter`, uniform([4, 4, channels, out], 16 * channels));
-      this.add(`conv${i}.bias`, uniform([out], 16 * channels));
+      this.weights.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
+      this.weights.addUniform(`conv${i}.bias`, [out], 16 * channels);
       channels = out;
     });
     const side = size / 2 ** widths.length;
     const features = side * side * channels;
-    this.add('dense.weights', uniform([features, 2], features));
-    this.add('dense.bias', uniform([2], features));
-  }
-
-  private add(name: string, value: tf.Tensor): void {
-    this.variables.push({ name, variable: tf.variable(value, true) });
-    value.dispose();
+    this.weights.addUniform('dense.weights', [features, 2], features);
+    this.weights.addUniform('dense.bias', [2], features);
   }
 
   private get(name: string): tf.Variable {
-    const found = this.variables.find((v) => v.name === name);
-    if (!found) throw new Error(`Missing classifier weight ${name}`);
-    return found.variable;
+    return this.weights.get(name);
   }
 
   /** images in [-1, 1], [n, size, size, 3] -> logits over (not smiling, smiling) */
@@ -76,7 +64,7 @@ export class ExpressionClassifier {
     signal?: AbortSignal,
   ): Promise<number> {
     const optimizer = tf.train.adam(learningRate, 0.9, 0.999);
-    const variables = this.variables.map((v) => v.variable);
+    const variables = this.weights.variables();
     let correct = 0;
     let seen = 0;
     try {
@@ -118,33 +106,25 @@ export class ExpressionClassifier {
   }
 
   exportWeights(): NamedArray[] {
-    return this.variables.map((v) => ({
-      name: classifierPrefix + v.name,
-      shape: v.variable.shape,
-      values: v.variable.dataSync() as Float32Array,
-    }));
+    return this.weights.exportWeights();
   }
 
   /** The weights' values alone, in variable order (to cross threads). */
   exportArrays(): Float32Array[] {
-    return this.variables.map((v) => v.variable.dataSync() as Float32Array);
+    return this.weights.exportArrays();
   }
 
   /** Loads values in the order exportArrays gives them. */
   importArrays(values: Float32Array[]): void {
-    this.variables.forEach((v, i) => tf.tidy(() => v.variable.assign(tf.tensor(values[i]!, v.variable.shape))));
+    this.weights.importArrays(values);
   }
 
   /** True when `tensors` holds a complete classifier, which is then loaded. */
   importWeights(tensors: Map<string, NamedArray>): boolean {
-    const found = this.variables.map((v) => tensors.get(classifierPrefix + v.name));
-    if (found.some((t, i) => !t || t.shape.join('x') !== this.variables[i]!.variable.shape.join('x'))) return false;
-    this.importArrays(found.map((t) => t!.values));
-    return true;
+    return this.weights.importWeights(tensors);
   }
 
   dispose(): void {
-    for (const v of this.variables) v.variable.dispose();
-    this.variables.length = 0;
+    this.weights.dispose();
   }
 }

@@ -18,7 +18,15 @@ export type HelperRequest =
       mu: number;
       trained: TrainedParts;
       expressionWeight: number;
+      /** the realism critic's current weights and the loss's weight, in steps with a realism loss */
+      critic?: CriticRequest;
     };
+
+/** The critic learns every step, so each request carries its weights. */
+export interface CriticRequest {
+  weights: Float32Array[];
+  weight: number;
+}
 
 /** Messages from the helper thread. */
 export type HelperReply =
@@ -67,12 +75,25 @@ export class GradientHelper {
     mu: number,
     trained: TrainedParts = 'all',
     expressionWeight = 0,
+    critic?: CriticRequest,
   ): Promise<GradientArrays> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
+    const request: HelperRequest = {
+      type: 'gradients',
+      id,
+      weights,
+      images,
+      labels,
+      mu,
+      trained,
+      expressionWeight,
+      ...(critic ? { critic } : {}),
+    };
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ type: 'gradients', id, weights, images, labels, mu, trained, expressionWeight }, [
+      // The critic's weights are copied, not moved: this thread's critic goes on using its arrays.
+      this.post(request, [
         ...weights.map((w) => w.buffer as ArrayBuffer),
         images.buffer as ArrayBuffer,
         labels.buffer as ArrayBuffer,

@@ -3,8 +3,9 @@ import { parentPort } from 'node:worker_threads';
 import { selectBackend } from '../backend/select-backend.js';
 import { ExpressionNetwork } from '../model/network.js';
 import type { HelperReply, HelperRequest } from './gradient-helper.js';
-import { computeGradients, disposeGradients, expressionLossOf, gradientArrays } from './gradients.js';
+import { computeGradients, disposeGradients, expressionLossOf, gradientArrays, realismLossOf } from './gradients.js';
 import { ExpressionClassifier } from './expression-classifier.js';
+import { RealismCritic } from './realism-critic.js';
 
 const port = parentPort;
 if (!port) throw new Error('gradient-worker runs only as a worker thread');
@@ -12,6 +13,7 @@ if (!port) throw new Error('gradient-worker runs only as a worker thread');
 let network: ExpressionNetwork | undefined;
 let classifier: ExpressionClassifier | undefined;
 let expressionTemperature = 1;
+let critic: RealismCritic | undefined;
 
 function reply(message: HelperReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
@@ -38,11 +40,20 @@ port.on('message', async (request: HelperRequest) => {
     );
     network.importWeights(weights);
     const { images, labels, mu, trained } = request;
-    const expression = expressionLossOf(classifier, request.expressionWeight, expressionTemperature);
-    const gradients = computeGradients(network, images, labels, mu, trained, expression);
-    const result = gradientArrays(network, gradients, request.trained);
+    if (request.critic) {
+      critic ??= new RealismCritic();
+      critic.importArrays(request.critic.weights);
+    }
+    const extra = {
+      expression: expressionLossOf(classifier, request.expressionWeight, expressionTemperature),
+      realism: realismLossOf(critic, request.critic?.weight ?? 0),
+    };
+    const gradients = computeGradients(network, images, labels, mu, trained, extra);
+    const result = gradientArrays(network, gradients, request.trained, critic);
     disposeGradients(gradients);
-    const buffers = [...result.autoencoder, ...result.discriminator].map((a) => a.buffer as ArrayBuffer);
+    const buffers = [...result.autoencoder, ...result.discriminator, ...result.critic].map(
+      (a) => a.buffer as ArrayBuffer,
+    );
     reply({ type: 'gradients', id: request.id, result }, buffers);
   } catch (error) {
     reply({

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExpressionNetwork, Part } from '../model/network.js';
 import type { ExpressionClassifier } from './expression-classifier.js';
+import type { RealismCritic } from './realism-critic.js';
 
 /**
  * What a step trains: the whole network, or the decoder alone. A fine-tune on
@@ -29,6 +30,10 @@ export interface StepLosses {
   accuracy: number;
   /** the classifier's loss on images decoded with the flipped label (0 when the step has no expression loss) */
   expression: number;
+  /** the edits' realism loss: how surely the critic tells them from real faces (0 without a realism loss) */
+  realism: number;
+  /** the critic's own loss on real faces and edits (0 without a realism loss; 1.39 is chance) */
+  critic: number;
 }
 
 /** The expression loss of a step: a frozen classifier, its weight and the temperature of its logits. */
@@ -49,10 +54,31 @@ export function expressionLossOf(
   return { classifier, weight, temperature };
 }
 
+/** The realism loss of a step: the critic (which learns in the same step) and the loss's weight. */
+export interface RealismLoss {
+  critic: RealismCritic;
+  weight: number;
+}
+
+/** A step's realism loss at `weight`: none at 0; a weight without a critic is an error. */
+export function realismLossOf(critic: RealismCritic | undefined, weight: number): RealismLoss | undefined {
+  if (weight <= 0) return undefined;
+  if (!critic) throw new Error('the realism loss needs a critic');
+  return { critic, weight };
+}
+
+/** The optional terms of a step's loss, beyond reconstruction and the latent discriminator's. */
+export interface ExtraLosses {
+  expression?: ExpressionLoss | undefined;
+  realism?: RealismLoss | undefined;
+}
+
 /** Both parts' gradients on some images, keyed by variable name; the caller disposes them. */
 export interface Gradients {
   autoencoder: tf.NamedTensorMap;
   discriminator: tf.NamedTensorMap;
+  /** the realism critic's, in steps with a realism loss */
+  critic: tf.NamedTensorMap;
   losses: StepLosses;
   count: number;
 }
@@ -61,6 +87,7 @@ export interface Gradients {
 export interface GradientArrays {
   autoencoder: Float32Array[];
   discriminator: Float32Array[];
+  critic: Float32Array[];
   losses: StepLosses;
   count: number;
 }
@@ -68,10 +95,12 @@ export interface GradientArrays {
 /**
  * The gradients of one step at the current weights. The autoencoder learns to
  * reconstruct while making the latent discriminator read the flipped label
- * (weight mu) and, with an expression loss, while making the classifier read
- * the flipped label on the image decoded with it; the discriminator learns to
- * read the true label from the same z, detached. Both use the weights as they
- * are before this step's updates.
+ * (weight mu); with an expression loss, while making the classifier read the
+ * flipped label on the image decoded with it; with a realism loss, while making
+ * the critic take its edits for real faces. The discriminator learns to read
+ * the true label from the same z, detached, and the critic to tell real faces
+ * from the same edits. All use the weights as they are before this step's
+ * updates.
  */
 export function computeGradients(
   network: ExpressionNetwork,
@@ -79,9 +108,10 @@ export function computeGradients(
   labelValues: Float32Array,
   mu: number,
   trained: TrainedParts = 'all',
-  expression?: ExpressionLoss,
+  extra: ExtraLosses = {},
 ): Gradients {
   if (trained === 'decoder') return decoderGradients(network, imageValues, labelValues);
+  const { expression, realism } = extra;
   const size = network.config.size;
   const count = labelValues.length;
   const images = tf.tensor4d(imageValues, [count, size, size, 3]);
@@ -98,18 +128,22 @@ export function computeGradients(
     let reconstruction: tf.Scalar | undefined;
     let adversarial: tf.Scalar | undefined;
     let expressionLoss: tf.Scalar | undefined;
+    let realismLoss: tf.Scalar | undefined;
+    let edits: tf.Tensor4D | undefined;
     const ae = tf.variableGrads(
       () => {
         const z = (latent = keep(network.encode(images, true)));
-        reconstruction = keep(tf.losses.meanSquaredError(images, network.decode(z, labels, true)) as tf.Scalar);
+        const decoded = network.decode(z, labels, true);
+        reconstruction = keep(tf.losses.meanSquaredError(images, decoded) as tf.Scalar);
         let total: tf.Scalar = reconstruction;
         if (mu > 0) {
           adversarial = keep(tf.losses.softmaxCrossEntropy(flipped, network.discriminate(z, false)) as tf.Scalar);
           total = tf.add(total, tf.mul(adversarial, mu));
         }
-        if (expression && expression.weight > 0) {
-          // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
-          const edited = network.decode(z, tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D, true);
+        if (!expression && !realism) return total;
+        // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
+        const edited = network.decode(z, tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D, true);
+        if (expression) {
           expressionLoss = keep(
             tf.losses.softmaxCrossEntropy(
               flipped,
@@ -117,6 +151,13 @@ export function computeGradients(
             ) as tf.Scalar,
           );
           total = tf.add(total, tf.mul(expressionLoss, expression.weight));
+        }
+        if (realism) {
+          // The edit as the app makes it: the face plus the change between the two decodes.
+          const edit = tf.clipByValue(tf.add(images, tf.sub(edited, decoded)), -1, 1) as tf.Tensor4D;
+          edits = keep(edit);
+          realismLoss = keep(realism.critic.realismLoss(edit));
+          total = tf.add(total, tf.mul(realismLoss, realism.weight));
         }
         return total;
       },
@@ -129,13 +170,21 @@ export function computeGradients(
       return tf.losses.softmaxCrossEntropy(classes, logits) as tf.Scalar;
     }, network.trainableOf('discriminator'));
     kept.push(dis.value);
+    let critic: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
+    if (realism) {
+      critic = tf.variableGrads(() => realism.critic.loss(images, edits!), realism.critic.variables());
+      kept.push(critic.value);
+    }
     return {
       autoencoder: ae.grads,
       discriminator: dis.grads,
+      critic: critic?.grads ?? {},
       losses: readLosses(reconstruction!, logits!, classes, {
         adversarial,
         discriminator: dis.value,
         expression: expressionLoss,
+        realism: realismLoss,
+        critic: critic?.value,
       }),
       count,
     };
@@ -165,7 +214,13 @@ function decoderGradients(network: ExpressionNetwork, imageValues: Float32Array,
     const classes = labelClasses(labels);
     const logits = tf.tidy(() => network.discriminate(latent, false));
     kept.push(ae.value, reconstruction!, classes, logits);
-    return { autoencoder: ae.grads, discriminator: {}, losses: readLosses(reconstruction!, logits, classes), count };
+    return {
+      autoencoder: ae.grads,
+      discriminator: {},
+      critic: {},
+      losses: readLosses(reconstruction!, logits, classes),
+      count,
+    };
   } finally {
     tf.dispose(kept);
   }
@@ -184,24 +239,33 @@ function readLosses(
   reconstruction: tf.Scalar,
   logits: tf.Tensor2D,
   classes: tf.Tensor2D,
-  known: { adversarial?: tf.Scalar | undefined; discriminator?: tf.Scalar; expression?: tf.Scalar | undefined } = {},
+  known: {
+    adversarial?: tf.Scalar | undefined;
+    discriminator?: tf.Scalar;
+    expression?: tf.Scalar | undefined;
+    realism?: tf.Scalar | undefined;
+    critic?: tf.Scalar | undefined;
+  } = {},
 ): StepLosses {
   const measured = tf.tidy(() => {
     const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(classes, 1)), 'float32'));
     const adversarial = known.adversarial ?? tf.losses.softmaxCrossEntropy(tf.sub(1, classes), logits);
     const discriminator = known.discriminator ?? tf.losses.softmaxCrossEntropy(classes, logits);
-    const expression = known.expression ?? tf.scalar(0);
-    return tf.stack([reconstruction, adversarial, discriminator, accuracy, expression]);
+    const zero = tf.scalar(0);
+    const optional = [known.expression, known.realism, known.critic].map((t) => t ?? zero);
+    return tf.stack([reconstruction, adversarial, discriminator, accuracy, ...optional]);
   });
   try {
-    const [rec, adv, dis, accuracy, expression] = Array.from(measured.dataSync()) as number[] as [
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
-    return { reconstruction: rec, adversarial: adv, discriminator: dis, accuracy, expression };
+    const [rec, adv, dis, accuracy, expression, realism, critic] = Array.from(measured.dataSync());
+    return {
+      reconstruction: rec!,
+      adversarial: adv!,
+      discriminator: dis!,
+      accuracy: accuracy!,
+      expression: expression!,
+      realism: realism!,
+      critic: critic!,
+    };
   } finally {
     measured.dispose();
   }
@@ -210,6 +274,7 @@ function readLosses(
 export function disposeGradients(gradients: Gradients): void {
   tf.dispose(Object.values(gradients.autoencoder));
   tf.dispose(Object.values(gradients.discriminator));
+  tf.dispose(Object.values(gradients.critic));
 }
 
 /** Gradients copied in from arrays (see gradientArrays). */
@@ -217,12 +282,14 @@ export function gradientsFromArrays(
   network: ExpressionNetwork,
   arrays: GradientArrays,
   trained: TrainedParts = 'all',
+  critic?: RealismCritic,
 ): Gradients {
   const toTensors = (variables: tf.Variable[], values: Float32Array[]) =>
     Object.fromEntries(variables.map((v, i) => [v.name, tf.tensor(values[i]!, v.shape)]));
   return {
     autoencoder: toTensors(network.trainableOf(autoencoderParts(trained)), arrays.autoencoder),
     discriminator: toTensors(discriminatorVariables(network, trained), arrays.discriminator),
+    critic: critic && arrays.critic.length > 0 ? toTensors(critic.variables(), arrays.critic) : {},
     losses: arrays.losses,
     count: arrays.count,
   };
@@ -233,12 +300,14 @@ export function gradientArrays(
   network: ExpressionNetwork,
   gradients: Gradients,
   trained: TrainedParts = 'all',
+  critic?: RealismCritic,
 ): GradientArrays {
   const read = (variables: tf.Variable[], map: tf.NamedTensorMap) =>
     variables.map((v) => map[v.name]!.dataSync() as Float32Array);
   return {
     autoencoder: read(network.trainableOf(autoencoderParts(trained)), gradients.autoencoder),
     discriminator: read(discriminatorVariables(network, trained), gradients.discriminator),
+    critic: critic && Object.keys(gradients.critic).length > 0 ? read(critic.variables(), gradients.critic) : [],
     losses: gradients.losses,
     count: gradients.count,
   };

@@ -25,6 +25,11 @@ export const scheduleSchema = z.object({
    * label with a wider margin: a clear smile rather than a faint one.
    */
   expressionTemperature: z.number().positive().optional(),
+  /**
+   * Weight of the realism loss in each phase (see RealismCritic); ramps like
+   * mu. Absent in runs that never use it.
+   */
+  realismWeight: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]).optional(),
 });
 export type Schedule = z.infer<typeof scheduleSchema>;
 
@@ -44,12 +49,18 @@ export interface PhaseState {
   phase: 1 | 2 | 3;
   mu: number;
   expressionWeight: number;
+  realismWeight: number;
   learningRate: number;
 }
 
 /** Whether any phase of the schedule uses the expression loss (and so needs a classifier). */
 export function usesExpressionLoss(schedule: Schedule): boolean {
   return (schedule.expressionWeight ?? [0, 0, 0]).some((w) => w > 0);
+}
+
+/** Whether any phase of the schedule uses the realism loss (and so needs a critic). */
+export function usesRealismLoss(schedule: Schedule): boolean {
+  return (schedule.realismWeight ?? [0, 0, 0]).some((w) => w > 0);
 }
 
 export function totalSteps(schedule: Schedule): number {
@@ -72,6 +83,7 @@ export function phaseAt(schedule: Schedule, step: number): PhaseState {
         phase: (i + 1) as 1 | 2 | 3,
         mu: ramped(schedule.mu),
         expressionWeight: ramped(schedule.expressionWeight ?? [0, 0, 0]),
+        realismWeight: ramped(schedule.realismWeight ?? [0, 0, 0]),
         learningRate: schedule.learningRate * schedule.phaseDecay ** i,
       };
     }

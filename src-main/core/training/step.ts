@@ -7,17 +7,25 @@ import {
   disposeGradients,
   expressionLossOf,
   gradientsFromArrays,
+  realismLossOf,
   type Gradients,
   type StepLosses,
   type TrainedParts,
 } from './gradients.js';
 import type { GradientHelper } from './gradient-helper.js';
 import type { ExpressionClassifier } from './expression-classifier.js';
+import type { RealismCritic } from './realism-critic.js';
 
 /** Below this many images per thread, the copies to and from a helper cost more than they save. */
 const minimumSharePerThread = 4;
 
 export type { StepLosses };
+
+/** The weights of a step's optional loss terms (0 or absent: the term is off). */
+export interface StepWeights {
+  expression?: number;
+  realism?: number;
+}
 
 /**
  * One training step of the paper's model, shared by training runs and the
@@ -29,6 +37,7 @@ export class StepRunner {
   readonly discriminatorOptimizer: tf.AdamOptimizer;
   private classifier: ExpressionClassifier | undefined;
   private expressionTemperature = 1;
+  private critic: { network: RealismCritic; optimizer: tf.AdamOptimizer } | undefined;
 
   constructor(
     private readonly network: ExpressionNetwork,
@@ -50,9 +59,15 @@ export class StepRunner {
     this.helper?.useClassifier(classifier.exportArrays(), temperature);
   }
 
+  /** The realism critic, which learns with the autoencoder (its own Adam, the same learning rate). */
+  useCritic(critic: RealismCritic): void {
+    if (this.critic) throw new Error('the step already has a critic');
+    this.critic = { network: critic, optimizer: tf.train.adam(2e-4, this.beta1, this.beta2) };
+  }
+
   /**
-   * One step on a batch: gradients of both parts at the current weights (on
-   * this thread and, for large enough batches, a helper thread), then both
+   * One step on a batch: gradients of all parts at the current weights (on
+   * this thread and, for large enough batches, a helper thread), then their
    * Adam updates. images: [n, size, size, 3] floats in [-1, 1].
    */
   async run(
@@ -60,15 +75,19 @@ export class StepRunner {
     labels: Float32Array,
     mu: number,
     learningRate: number,
-    expressionWeight = 0,
+    weights: StepWeights = {},
   ): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
     setLearningRate(this.discriminatorOptimizer, learningRate);
-    const expression = expressionLossOf(this.classifier, expressionWeight, this.expressionTemperature);
+    if (this.critic) setLearningRate(this.critic.optimizer, learningRate);
+    const extra = {
+      expression: expressionLossOf(this.classifier, weights.expression ?? 0, this.expressionTemperature),
+      realism: realismLossOf(this.critic?.network, weights.realism ?? 0),
+    };
     const helper = this.helper;
     const count = labels.length;
     if (!helper || count < 2 * minimumSharePerThread) {
-      const local = computeGradients(this.network, images, labels, mu, this.trained, expression);
+      const local = computeGradients(this.network, images, labels, mu, this.trained, extra);
       return this.apply([local]);
     }
     // The helper takes the second half, from a copy of the current weights.
@@ -80,15 +99,16 @@ export class StepRunner {
       labels.slice(split),
       mu,
       this.trained,
-      expression?.weight ?? 0,
+      extra.expression?.weight ?? 0,
+      extra.realism ? { weights: extra.realism.critic.exportArrays(), weight: extra.realism.weight } : undefined,
     );
     let local: Gradients | undefined;
     try {
       const localImages = images.subarray(0, split * pixels);
       const localLabels = labels.subarray(0, split);
-      local = computeGradients(this.network, localImages, localLabels, mu, this.trained, expression);
+      local = computeGradients(this.network, localImages, localLabels, mu, this.trained, extra);
       const other = await remote;
-      return this.apply([local, gradientsFromArrays(this.network, other, this.trained)]);
+      return this.apply([local, gradientsFromArrays(this.network, other, this.trained, this.critic?.network)]);
     } catch (error) {
       if (local) disposeGradients(local);
       throw error;
@@ -116,6 +136,10 @@ export class StepRunner {
         if (Object.keys(discriminator).length > 0) {
           this.discriminatorOptimizer.applyGradients(discriminator as Record<string, tf.Variable>);
         }
+        const critic = mean((g) => g.critic);
+        if (this.critic && Object.keys(critic).length > 0) {
+          this.critic.optimizer.applyGradients(critic as Record<string, tf.Variable>);
+        }
       });
       this.network.weightsChanged();
       const weighted = (key: keyof StepLosses) => parts.reduce((sum, p) => sum + p.losses[key] * p.count, 0) / total;
@@ -125,6 +149,8 @@ export class StepRunner {
         discriminator: weighted('discriminator'),
         accuracy: weighted('accuracy'),
         expression: weighted('expression'),
+        realism: weighted('realism'),
+        critic: weighted('critic'),
       };
     } finally {
       parts.forEach(disposeGradients);
@@ -135,6 +161,7 @@ export class StepRunner {
     return [
       ...(await optimizerArrays('optimizer.autoencoder', this.autoencoderOptimizer)),
       ...(await optimizerArrays('optimizer.discriminator', this.discriminatorOptimizer)),
+      ...(this.critic ? await optimizerArrays('optimizer.critic', this.critic.optimizer) : []),
     ];
   }
 
@@ -144,11 +171,15 @@ export class StepRunner {
     if (this.trained === 'decoder') return; // the discriminator stays as it is, with no optimiser state
     const dis = this.network.trainableOf('discriminator');
     await this.restoreAdam('optimizer.discriminator', this.discriminatorOptimizer, dis, tensors);
+    if (this.critic) {
+      await this.restoreAdam('optimizer.critic', this.critic.optimizer, this.critic.network.variables(), tensors);
+    }
   }
 
   dispose(): void {
     this.autoencoderOptimizer.dispose();
     this.discriminatorOptimizer.dispose();
+    this.critic?.optimizer.dispose();
     void this.helper?.close();
   }
 

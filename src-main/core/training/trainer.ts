@@ -12,8 +12,9 @@ import { ExpressionModel } from '../model/expression-model.js';
 import type { ExpressionNetwork } from '../model/network.js';
 import { BatchSampler } from './batches.js';
 import { loadFaceDataset, type FaceDataset } from './dataset.js';
-import { phaseAt, scheduleSchema, totalSteps, usesExpressionLoss } from './schedule.js';
+import { phaseAt, scheduleSchema, totalSteps, usesExpressionLoss, usesRealismLoss } from './schedule.js';
 import { ExpressionClassifier } from './expression-classifier.js';
+import { RealismCritic } from './realism-critic.js';
 import { StepRunner, type StepLosses } from './step.js';
 import { fileExists } from '../util/file-exists.js';
 import { GradientHelper } from './gradient-helper.js';
@@ -54,6 +55,9 @@ export interface CurvePoint {
   discriminatorAccuracy: number;
   /** the expression loss, in runs that use it */
   expression?: number;
+  /** the realism loss and the critic's own loss, in runs that use them */
+  realism?: number;
+  critic?: number;
 }
 
 export interface TrainingProgress extends CurvePoint {
@@ -154,6 +158,8 @@ const curveWindowSchema = z.object({
   discriminator: z.number(),
   accuracy: z.number(),
   expression: z.number().optional(),
+  realism: z.number().optional(),
+  critic: z.number().optional(),
   count: z.number(),
 });
 type CurveWindow = z.infer<typeof curveWindowSchema>;
@@ -163,6 +169,8 @@ const emptyWindow = (): CurveWindow => ({
   discriminator: 0,
   accuracy: 0,
   expression: 0,
+  realism: 0,
+  critic: 0,
   count: 0,
 });
 
@@ -180,6 +188,8 @@ const trainingStateSchema = z.object({
       discriminator: z.number(),
       discriminatorAccuracy: z.number(),
       expression: z.number().optional(),
+      realism: z.number().optional(),
+      critic: z.number().optional(),
     }),
   ),
 });
@@ -215,6 +225,8 @@ class TrainingRun {
   private sums: CurveWindow = emptyWindow();
   /** the frozen classifier of the expression loss, when the schedule uses it */
   private classifier: ExpressionClassifier | undefined;
+  /** the critic of the realism loss, when the schedule uses it; it learns with the autoencoder */
+  private readonly critic: RealismCritic | undefined;
   /** a resumed checkpoint's tensors, where a trained classifier may be */
   private restored: Map<string, NamedArray> | undefined;
 
@@ -239,6 +251,10 @@ class TrainingRun {
       helper,
       settings.trained,
     );
+    if (usesRealismLoss(schedule)) {
+      this.critic = new RealismCritic(settings.seed);
+      this.stepper.useCritic(this.critic);
+    }
     this.sampler = new BatchSampler(data, settings.batchSize, settings.seed, settings.augmentation);
     this.checkpointFile = path.join(runDir, checkpointFileName);
     this.total = totalSteps(schedule);
@@ -339,11 +355,13 @@ class TrainingRun {
   }
 
   private async trainStep(): Promise<StepLosses> {
-    const { mu, learningRate, expressionWeight } = phaseAt(this.settings.schedule, this.step);
+    const { mu, learningRate, expressionWeight, realismWeight } = phaseAt(this.settings.schedule, this.step);
     const batch = this.sampler.batch(this.step);
-    const losses = await this.stepper.run(batch.images, batch.labels, mu, learningRate, expressionWeight);
-    const { reconstruction, adversarial, discriminator, expression } = losses;
-    if (![reconstruction, adversarial, discriminator, expression].every(Number.isFinite)) {
+    const losses = await this.stepper.run(batch.images, batch.labels, mu, learningRate, {
+      expression: expressionWeight,
+      realism: realismWeight,
+    });
+    if (!Object.values(losses).every(Number.isFinite)) {
       throw new TrainingError(
         `training diverged at step ${this.step + 1} (a loss is not a number); ` +
           `the last good checkpoint is kept at ${this.checkpointFile}. Lower the learning rate or mu and resume.`,
@@ -359,6 +377,8 @@ class TrainingRun {
     s.discriminator += losses.discriminator;
     s.accuracy += losses.accuracy;
     s.expression = (s.expression ?? 0) + losses.expression;
+    s.realism = (s.realism ?? 0) + losses.realism;
+    s.critic = (s.critic ?? 0) + losses.critic;
     s.count++;
     if (this.step % this.settings.logEvery === 0 || this.step === this.total) {
       this.curve.push({
@@ -369,6 +389,7 @@ class TrainingRun {
         discriminator: s.discriminator / s.count,
         discriminatorAccuracy: s.accuracy / s.count,
         ...(this.classifier ? { expression: (s.expression ?? 0) / s.count } : {}),
+        ...(this.critic ? { realism: (s.realism ?? 0) / s.count, critic: (s.critic ?? 0) / s.count } : {}),
       });
       this.sums = emptyWindow();
     }
@@ -390,6 +411,7 @@ class TrainingRun {
       discriminator: losses.discriminator,
       discriminatorAccuracy: losses.accuracy,
       ...(this.classifier ? { expression: losses.expression } : {}),
+      ...(this.critic ? { realism: losses.realism, critic: losses.critic } : {}),
       imagesPerSecond: (this.settings.batchSize * stepsThisSession) / Math.max(elapsedSeconds, 1e-9),
       etaSeconds: secondsPerStep * (this.total - this.step),
     };
@@ -400,6 +422,7 @@ class TrainingRun {
       ...this.network.exportWeights(),
       ...(await this.stepper.exportState()),
       ...(this.classifier?.exportWeights() ?? []),
+      ...(this.critic?.exportWeights() ?? []),
     ];
     await writeCheckpoint(this.checkpointFile, {
       kind: 'training',
@@ -415,8 +438,11 @@ class TrainingRun {
     });
   }
 
-  /** The optimisers' state, and the classifier if the checkpoint holds one. */
+  /** The optimisers' state, the critic, and the classifier if the checkpoint holds one. */
   async restoreState(tensors: Map<string, NamedArray>): Promise<void> {
+    if (this.critic && !this.critic.importWeights(tensors)) {
+      throw new CheckpointError(this.checkpointFile, 'the realism critic is missing or does not match');
+    }
     await this.stepper.restoreState(tensors);
     this.restored = tensors;
   }
@@ -436,5 +462,6 @@ class TrainingRun {
     this.stepper.dispose();
     this.model.dispose();
     this.classifier?.dispose();
+    this.critic?.dispose();
   }
 }

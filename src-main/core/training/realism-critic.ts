@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs';
+import type { NamedArray } from '../model/checkpoint.js';
+import { conv2x, leakySlope } from '../model/layers.js';
+import { WeightSet } from './weight-set.js';
+
+/** Prefix of the critic's tensors in a training checkpoint. */
+export const criticPrefix = 'critic.';
+
+const widths = [32, 64, 128];
+
+/**
+ * A patch discriminator (as in pix2pix) that tells real faces from edited ones:
+ * the face with the change between the decodes at the flipped and the true
+ * label added, as the app edits photos. Each of its outputs sees a patch of
+ * the face (an 8x8 grid of them at 64 px), so it judges local texture, such as
+ * a mouth drawn as a dark smear, rather than the whole face.
+ *
+ * Why: the expression loss alone pushes the decoder to draw whatever its
+ * classifier reads as a smile, and a blurry decoder draws smears. The realism
+ * loss asks the same edits to look like real faces. The critic trains with the
+ * autoencoder, step by step, and travels in training checkpoints.
+ */
+export class RealismCritic {
+  private readonly weights: WeightSet;
+
+  constructor(seed = 1) {
+    this.weights = new WeightSet(criticPrefix, seed);
+    let channels = 3;
+    widths.forEach((out, i) => {
+      this.weights.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
+      this.weights.addUniform(`conv${i}.bias`, [out], 16 * channels);
+      channels = out;
+    });
+    this.weights.addUniform('patch.filter', [3, 3, channels, 1], 9 * channels);
+    this.weights.addUniform('patch.bias', [1], 9 * channels);
+  }
+
+  /** images in [-1, 1], [n, size, size, 3] -> one logit per patch, [n, size/8, size/8, 1]: real above 0 */
+  logits(images: tf.Tensor4D): tf.Tensor4D {
+    let h = images;
+    widths.forEach((_, i) => {
+      const filter = this.weights.get(`conv${i}.filter`) as tf.Tensor4D;
+      h = tf.leakyRelu(conv2x(h, filter, this.weights.get(`conv${i}.bias`) as tf.Tensor1D), leakySlope);
+    });
+    const patch = tf.conv2d(h, this.weights.get('patch.filter') as tf.Tensor4D, 1, 'same');
+    return tf.add(patch, this.weights.get('patch.bias'));
+  }
+
+  /** The critic's own loss: real faces read as real, edited ones as edited. */
+  loss(real: tf.Tensor4D, edited: tf.Tensor4D): tf.Scalar {
+    const realLogits = this.logits(real);
+    const editedLogits = this.logits(edited);
+    return tf.add(
+      tf.losses.sigmoidCrossEntropy(tf.onesLike(realLogits), realLogits),
+      tf.losses.sigmoidCrossEntropy(tf.zerosLike(editedLogits), editedLogits),
+    );
+  }
+
+  /** The edits' realism loss (the non-saturating GAN loss): low when the critic reads them as real. */
+  realismLoss(edited: tf.Tensor4D): tf.Scalar {
+    const logits = this.logits(edited);
+    return tf.losses.sigmoidCrossEntropy(tf.onesLike(logits), logits);
+  }
+
+  variables(): tf.Variable[] {
+    return this.weights.variables();
+  }
+
+  exportWeights(): NamedArray[] {
+    return this.weights.exportWeights();
+  }
+
+  exportArrays(): Float32Array[] {
+    return this.weights.exportArrays();
+  }
+
+  importArrays(values: Float32Array[]): void {
+    this.weights.importArrays(values);
+  }
+
+  /** True when `tensors` holds a complete critic, which is then loaded. */
+  importWeights(tensors: Map<string, NamedArray>): boolean {
+    return this.weights.importWeights(tensors);
+  }
+
+  dispose(): void {
+    this.weights.dispose();
+  }
+}
