@@ -142,6 +142,26 @@ describe('training steps split across threads', () => {
     expect(tf.memory().numTensors).toBe(tensors);
   });
 
+  it("move the critic at the step's learning rate times its rate factor", async () => {
+    const random = seededRandom(11);
+    const images = Float32Array.from({ length: 4 * 64 * 64 * 3 }, () => random() * 2 - 1);
+    const labels = Float32Array.from([0, 1, 0, 1]);
+    const moved = [];
+    for (const factor of [1, 10]) {
+      const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
+      const critic = new RealismCritic(3);
+      const before = critic.exportArrays().map((a) => Float32Array.from(a));
+      const step = new StepRunner(model.network, 0.5, 0.999, 2e-4);
+      step.useCritic(critic, factor);
+      await step.run(images, labels, 0, 1e-4, { realism: 0.1 });
+      // Adam's first step moves every weight by about the learning rate.
+      moved.push(largestDifference(critic.exportArrays()[0]!, before[0]!));
+      [step, model, critic].forEach((d) => d.dispose());
+    }
+    expect(moved[0]).toBeCloseTo(1e-4, 5);
+    expect(moved[1]).toBeCloseTo(1e-3, 4);
+  });
+
   it('train the decoder alone when asked, on one thread or two, with no tensor left behind', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper', 'decoder');
     expect(helper).toBeDefined();

@@ -109,6 +109,12 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       [0, 0, 0],
     )
     .option(
+      '--critic-lr-factor <f>',
+      "the realism critic's learning rate as a multiple of the run's (above 1: it keeps up with the edits)",
+      positiveNumber,
+      1,
+    )
+    .option(
       '--classifier-steps <n>',
       'steps that train the expression classifier first',
       positiveInt,
@@ -151,7 +157,9 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   ...(options.expression.some((w) => w > 0)
                     ? { expressionWeight: options.expression, expressionTemperature: options.expressionTemperature }
                     : {}),
-                  ...(options.realism.some((w) => w > 0) ? { realismWeight: options.realism } : {}),
+                  ...(options.realism.some((w) => w > 0)
+                    ? { realismWeight: options.realism, criticRateFactor: options.criticLrFactor }
+                    : {}),
                 },
                 ...(options.expression.some((w) => w > 0) ? { classifierSteps: options.classifierSteps } : {}),
                 batchSize: options.batch,
@@ -236,6 +244,7 @@ interface TrainOptions {
   expression: [number, number, number];
   expressionTemperature: number;
   realism: [number, number, number];
+  criticLrFactor: number;
   classifierSteps: number;
   muRamp: number;
   lr: number;

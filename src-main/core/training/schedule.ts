@@ -30,6 +30,8 @@ export const scheduleSchema = z.object({
    * mu. Absent in runs that never use it.
    */
   realismWeight: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]).optional(),
+  /** the realism critic learns at the run's learning rate times this (1 when absent) */
+  criticRateFactor: z.number().positive().optional(),
 });
 export type Schedule = z.infer<typeof scheduleSchema>;
 

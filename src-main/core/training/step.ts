@@ -37,7 +37,7 @@ export class StepRunner {
   readonly discriminatorOptimizer: tf.AdamOptimizer;
   private classifier: ExpressionClassifier | undefined;
   private expressionTemperature = 1;
-  private critic: { network: RealismCritic; optimizer: tf.AdamOptimizer } | undefined;
+  private critic: { network: RealismCritic; optimizer: tf.AdamOptimizer; rateFactor: number } | undefined;
 
   constructor(
     private readonly network: ExpressionNetwork,
@@ -59,10 +59,14 @@ export class StepRunner {
     this.helper?.useClassifier(classifier.exportArrays(), temperature);
   }
 
-  /** The realism critic, which learns with the autoencoder (its own Adam, the same learning rate). */
-  useCritic(critic: RealismCritic): void {
+  /**
+   * The realism critic, which learns with the autoencoder: its own Adam, at the
+   * step's learning rate times `rateFactor` (a critic that learns faster than
+   * what it judges keeps up with it: the two time-scale rule of GAN training).
+   */
+  useCritic(critic: RealismCritic, rateFactor = 1): void {
     if (this.critic) throw new Error('the step already has a critic');
-    this.critic = { network: critic, optimizer: tf.train.adam(2e-4, this.beta1, this.beta2) };
+    this.critic = { network: critic, optimizer: tf.train.adam(2e-4, this.beta1, this.beta2), rateFactor };
   }
 
   /**
@@ -79,7 +83,7 @@ export class StepRunner {
   ): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
     setLearningRate(this.discriminatorOptimizer, learningRate);
-    if (this.critic) setLearningRate(this.critic.optimizer, learningRate);
+    if (this.critic) setLearningRate(this.critic.optimizer, learningRate * this.critic.rateFactor);
     const extra = {
       expression: expressionLossOf(this.classifier, weights.expression ?? 0, this.expressionTemperature),
       realism: realismLossOf(this.critic?.network, weights.realism ?? 0),

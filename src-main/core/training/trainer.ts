@@ -253,7 +253,7 @@ class TrainingRun {
     );
     if (usesRealismLoss(schedule)) {
       this.critic = new RealismCritic(settings.seed);
-      this.stepper.useCritic(this.critic);
+      this.stepper.useCritic(this.critic, schedule.criticRateFactor ?? 1);
     }
     this.sampler = new BatchSampler(data, settings.batchSize, settings.seed, settings.augmentation);
     this.checkpointFile = path.join(runDir, checkpointFileName);
