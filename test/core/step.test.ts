@@ -16,6 +16,12 @@ import { seededRandom } from '../helpers/random.js';
 
 beforeAll(async () => {
   await selectBackend('wasm');
+  // One step of a throwaway model first: the layers keep a per-process cache that tensor counts must not see.
+  const warm = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 1);
+  const step = new StepRunner(warm.network, 0.5, 0.999);
+  await step.run(new Float32Array(2 * 64 * 64 * 3), Float32Array.from([0, 1]), 0, 1e-4);
+  step.dispose();
+  warm.dispose();
 });
 
 /** Two identical models, one stepping on this thread alone, one splitting each batch with a helper thread. */
@@ -37,6 +43,12 @@ function largestDifference(a: Float32Array, b: Float32Array): number {
   let largest = 0;
   a.forEach((v, j) => (largest = Math.max(largest, Math.abs(v - b[j]!))));
   return largest;
+}
+
+function meanDifference(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  a.forEach((v, j) => (sum += Math.abs(v - b[j]!)));
+  return sum / a.length;
 }
 
 describe('training steps split across threads', () => {
@@ -135,7 +147,10 @@ describe('training steps split across threads', () => {
     expect(changedByLoss).toBeGreaterThan(1e-4);
     const [one, two] = critics.map((c) => c.exportArrays());
     one!.forEach((values, i) => {
-      expect(largestDifference(values, two![i]!)).toBeLessThan(1e-4);
+      // Adam turns a near-zero gradient's rounding into a whole step of the learning rate, so a few
+      // weights of the fresh critic may differ by about it; on average the two agree closely.
+      expect(largestDifference(values, two![i]!)).toBeLessThan(2e-3);
+      expect(meanDifference(values, two![i]!)).toBeLessThan(2e-5);
       expect(largestDifference(values, criticBefore[i]!)).toBeGreaterThan(0);
     });
     [singleStep, splitStep, plainStep, single, split, plain, ...critics].forEach((d) => d.dispose());

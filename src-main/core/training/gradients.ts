@@ -130,6 +130,8 @@ export function computeGradients(
     let expressionLoss: tf.Scalar | undefined;
     let realismLoss: tf.Scalar | undefined;
     let edits: tf.Tensor4D | undefined;
+    // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
+    const targets = keep(tf.tidy(() => tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D));
     const ae = tf.variableGrads(
       () => {
         const z = (latent = keep(network.encode(images, true)));
@@ -141,8 +143,7 @@ export function computeGradients(
           total = tf.add(total, tf.mul(adversarial, mu));
         }
         if (!expression && !realism) return total;
-        // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
-        const edited = network.decode(z, tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D, true);
+        const edited = network.decode(z, targets, true);
         if (expression) {
           expressionLoss = keep(
             tf.losses.softmaxCrossEntropy(
@@ -156,7 +157,7 @@ export function computeGradients(
           // The edit as the app makes it: the face plus the change between the two decodes.
           const edit = tf.clipByValue(tf.add(images, tf.sub(edited, decoded)), -1, 1) as tf.Tensor4D;
           edits = keep(edit);
-          realismLoss = keep(realism.critic.realismLoss(edit));
+          realismLoss = keep(realism.critic.realismLoss(edit, targets));
           total = tf.add(total, tf.mul(realismLoss, realism.weight));
         }
         return total;
@@ -172,7 +173,7 @@ export function computeGradients(
     kept.push(dis.value);
     let critic: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
     if (realism) {
-      critic = tf.variableGrads(() => realism.critic.loss(images, edits!), realism.critic.variables());
+      critic = tf.variableGrads(() => realism.critic.loss(images, labels, edits!, targets), realism.critic.variables());
       kept.push(critic.value);
     }
     return {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '../model/checkpoint.js';
-import { conv2x, leakySlope } from '../model/layers.js';
+import { conv2x, labelPlanes, leakySlope } from '../model/layers.js';
 import { WeightSet } from './weight-set.js';
 
 /** Prefix of the critic's tensors in a training checkpoint. */
@@ -9,23 +9,28 @@ export const criticPrefix = 'critic.';
 const widths = [32, 64, 128];
 
 /**
- * A patch discriminator (as in pix2pix) that tells real faces from edited ones:
- * the face with the change between the decodes at the flipped and the true
- * label added, as the app edits photos. Each of its outputs sees a patch of
- * the face (an 8x8 grid of them at 64 px), so it judges local texture, such as
- * a mouth drawn as a dark smear, rather than the whole face.
+ * A conditional patch discriminator (pix2pix's patches, with the label as an
+ * extra input plane as in conditional GANs) that tells real faces with their
+ * true label from edited faces with the label they were asked for: the face
+ * with the change between the decodes at the flipped and the true label added,
+ * as the app edits photos. Each of its outputs sees a patch of the face (an
+ * 8x8 grid of them at 64 px), so it judges local texture, such as a mouth drawn
+ * as a dark smear, rather than the whole face.
  *
  * Why: the expression loss alone pushes the decoder to draw whatever its
  * classifier reads as a smile, and a blurry decoder draws smears. The realism
- * loss asks the same edits to look like real faces. The critic trains with the
- * autoencoder, step by step, and travels in training checkpoints.
+ * loss asks the same edits to look like real faces of the asked expression. The
+ * label matters: a critic that judged realism alone is fooled most easily by
+ * no edit at all (measured: the share of smiles added fell from 57% to 28% in
+ * 600 steps). The critic trains with the autoencoder, step by step, and
+ * travels in training checkpoints.
  */
 export class RealismCritic {
   private readonly weights: WeightSet;
 
   constructor(seed = 1) {
     this.weights = new WeightSet(criticPrefix, seed);
-    let channels = 3;
+    let channels = 4; // RGB and the label plane
     widths.forEach((out, i) => {
       this.weights.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
       this.weights.addUniform(`conv${i}.bias`, [out], 16 * channels);
@@ -35,9 +40,13 @@ export class RealismCritic {
     this.weights.addUniform('patch.bias', [1], 9 * channels);
   }
 
-  /** images in [-1, 1], [n, size, size, 3] -> one logit per patch, [n, size/8, size/8, 1]: real above 0 */
-  logits(images: tf.Tensor4D): tf.Tensor4D {
-    let h = images;
+  /**
+   * images in [-1, 1], [n, size, size, 3], and the label each should show ->
+   * one logit per patch, [n, size/8, size/8, 1]: real above 0
+   */
+  logits(images: tf.Tensor4D, labels: tf.Tensor1D): tf.Tensor4D {
+    const [, height, width] = images.shape;
+    let h = tf.concat([images, labelPlanes(labels, height, width, 1)], 3);
     widths.forEach((_, i) => {
       const filter = this.weights.get(`conv${i}.filter`) as tf.Tensor4D;
       h = tf.leakyRelu(conv2x(h, filter, this.weights.get(`conv${i}.bias`) as tf.Tensor1D), leakySlope);
@@ -46,19 +55,19 @@ export class RealismCritic {
     return tf.add(patch, this.weights.get('patch.bias'));
   }
 
-  /** The critic's own loss: real faces read as real, edited ones as edited. */
-  loss(real: tf.Tensor4D, edited: tf.Tensor4D): tf.Scalar {
-    const realLogits = this.logits(real);
-    const editedLogits = this.logits(edited);
+  /** The critic's own loss: real faces with their labels read as real, edits with their targets as edited. */
+  loss(real: tf.Tensor4D, labels: tf.Tensor1D, edited: tf.Tensor4D, targets: tf.Tensor1D): tf.Scalar {
+    const realLogits = this.logits(real, labels);
+    const editedLogits = this.logits(edited, targets);
     return tf.add(
       tf.losses.sigmoidCrossEntropy(tf.onesLike(realLogits), realLogits),
       tf.losses.sigmoidCrossEntropy(tf.zerosLike(editedLogits), editedLogits),
     );
   }
 
-  /** The edits' realism loss (the non-saturating GAN loss): low when the critic reads them as real. */
-  realismLoss(edited: tf.Tensor4D): tf.Scalar {
-    const logits = this.logits(edited);
+  /** The edits' realism loss (the non-saturating GAN loss): low when the critic reads them as real faces of `targets`. */
+  realismLoss(edited: tf.Tensor4D, targets: tf.Tensor1D): tf.Scalar {
+    const logits = this.logits(edited, targets);
     return tf.losses.sigmoidCrossEntropy(tf.onesLike(logits), logits);
   }
 
