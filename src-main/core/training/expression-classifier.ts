@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import type { NamedArray } from '../model/checkpoint.js';
 import { conv2x, dense, leakySlope } from '../model/layers.js';
 import type { BatchSampler } from './batches.js';
 import { WeightSet } from './weight-set.js';
@@ -18,28 +17,22 @@ const learningRate = 1e-3;
  * expression from z (where the latent discriminator cannot see it) and the
  * label planes barely change the output.
  */
-export class ExpressionClassifier {
-  private readonly weights: WeightSet;
-
+export class ExpressionClassifier extends WeightSet {
   constructor(
     private readonly size: number,
     seed = 1,
   ) {
-    this.weights = new WeightSet(classifierPrefix, seed);
+    super(classifierPrefix, seed);
     let channels = 3;
     widths.forEach((out, i) => {
-      this.weights.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
-      this.weights.addUniform(`conv${i}.bias`, [out], 16 * channels);
+      this.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
+      this.addUniform(`conv${i}.bias`, [out], 16 * channels);
       channels = out;
     });
     const side = size / 2 ** widths.length;
     const features = side * side * channels;
-    this.weights.addUniform('dense.weights', [features, 2], features);
-    this.weights.addUniform('dense.bias', [2], features);
-  }
-
-  private get(name: string): tf.Variable {
-    return this.weights.get(name);
+    this.addUniform('dense.weights', [features, 2], features);
+    this.addUniform('dense.bias', [2], features);
   }
 
   /** images in [-1, 1], [n, size, size, 3] -> logits over (not smiling, smiling) */
@@ -64,7 +57,7 @@ export class ExpressionClassifier {
     signal?: AbortSignal,
   ): Promise<number> {
     const optimizer = tf.train.adam(learningRate, 0.9, 0.999);
-    const variables = this.weights.variables();
+    const variables = this.variables();
     let correct = 0;
     let seen = 0;
     try {
@@ -103,28 +96,5 @@ export class ExpressionClassifier {
       optimizer.dispose();
     }
     return seen > 0 ? correct / seen : 0;
-  }
-
-  exportWeights(): NamedArray[] {
-    return this.weights.exportWeights();
-  }
-
-  /** The weights' values alone, in variable order (to cross threads). */
-  exportArrays(): Float32Array[] {
-    return this.weights.exportArrays();
-  }
-
-  /** Loads values in the order exportArrays gives them. */
-  importArrays(values: Float32Array[]): void {
-    this.weights.importArrays(values);
-  }
-
-  /** True when `tensors` holds a complete classifier, which is then loaded. */
-  importWeights(tensors: Map<string, NamedArray>): boolean {
-    return this.weights.importWeights(tensors);
-  }
-
-  dispose(): void {
-    this.weights.dispose();
   }
 }

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import type { NamedArray } from '../model/checkpoint.js';
 import { conv2x, labelPlanes, leakySlope } from '../model/layers.js';
 import { WeightSet } from './weight-set.js';
 
@@ -25,19 +24,17 @@ const widths = [32, 64, 128];
  * 600 steps). The critic trains with the autoencoder, step by step, and
  * travels in training checkpoints.
  */
-export class RealismCritic {
-  private readonly weights: WeightSet;
-
+export class RealismCritic extends WeightSet {
   constructor(seed = 1) {
-    this.weights = new WeightSet(criticPrefix, seed);
+    super(criticPrefix, seed);
     let channels = 4; // RGB and the label plane
     widths.forEach((out, i) => {
-      this.weights.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
-      this.weights.addUniform(`conv${i}.bias`, [out], 16 * channels);
+      this.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
+      this.addUniform(`conv${i}.bias`, [out], 16 * channels);
       channels = out;
     });
-    this.weights.addUniform('patch.filter', [3, 3, channels, 1], 9 * channels);
-    this.weights.addUniform('patch.bias', [1], 9 * channels);
+    this.addUniform('patch.filter', [3, 3, channels, 1], 9 * channels);
+    this.addUniform('patch.bias', [1], 9 * channels);
   }
 
   /**
@@ -48,11 +45,11 @@ export class RealismCritic {
     const [, height, width] = images.shape;
     let h = tf.concat([images, labelPlanes(labels, height, width, 1)], 3);
     widths.forEach((_, i) => {
-      const filter = this.weights.get(`conv${i}.filter`) as tf.Tensor4D;
-      h = tf.leakyRelu(conv2x(h, filter, this.weights.get(`conv${i}.bias`) as tf.Tensor1D), leakySlope);
+      const filter = this.get(`conv${i}.filter`) as tf.Tensor4D;
+      h = tf.leakyRelu(conv2x(h, filter, this.get(`conv${i}.bias`) as tf.Tensor1D), leakySlope);
     });
-    const patch = tf.conv2d(h, this.weights.get('patch.filter') as tf.Tensor4D, 1, 'same');
-    return tf.add(patch, this.weights.get('patch.bias'));
+    const patch = tf.conv2d(h, this.get('patch.filter') as tf.Tensor4D, 1, 'same');
+    return tf.add(patch, this.get('patch.bias'));
   }
 
   /** The critic's own loss: real faces with their labels read as real, edits with their targets as edited. */
@@ -69,30 +66,5 @@ export class RealismCritic {
   realismLoss(edited: tf.Tensor4D, targets: tf.Tensor1D): tf.Scalar {
     const logits = this.logits(edited, targets);
     return tf.losses.sigmoidCrossEntropy(tf.onesLike(logits), logits);
-  }
-
-  variables(): tf.Variable[] {
-    return this.weights.variables();
-  }
-
-  exportWeights(): NamedArray[] {
-    return this.weights.exportWeights();
-  }
-
-  exportArrays(): Float32Array[] {
-    return this.weights.exportArrays();
-  }
-
-  importArrays(values: Float32Array[]): void {
-    this.weights.importArrays(values);
-  }
-
-  /** True when `tensors` holds a complete critic, which is then loaded. */
-  importWeights(tensors: Map<string, NamedArray>): boolean {
-    return this.weights.importWeights(tensors);
-  }
-
-  dispose(): void {
-    this.weights.dispose();
   }
 }

@@ -3,9 +3,9 @@ import type { NamedArray } from '../model/checkpoint.js';
 import { mulberry } from '../util/random.js';
 
 /**
- * The named weights of a small auxiliary network of a training run (the
- * expression classifier, the realism critic): seeded initialisation, lookup,
- * and the copies that go into checkpoints and across threads. Variables keep
+ * The base of the small auxiliary networks of a training run (the expression
+ * classifier, the realism critic): their named weights, seeded initialisation,
+ * lookup, and the copies that go into checkpoints and across threads. Variables keep
  * tfjs' automatic names, so two copies can live in one thread.
  */
 export class WeightSet {
@@ -21,7 +21,7 @@ export class WeightSet {
   }
 
   /** A weight drawn uniformly from +-1/sqrt(fanIn) (PyTorch's default for conv and dense layers). */
-  addUniform(name: string, shape: number[], fanIn: number): void {
+  protected addUniform(name: string, shape: number[], fanIn: number): void {
     const bound = 1 / Math.sqrt(fanIn);
     const size = shape.reduce((a, b) => a * b, 1);
     const values = Float32Array.from({ length: size }, () => (this.random() * 2 - 1) * bound);
@@ -30,7 +30,7 @@ export class WeightSet {
     value.dispose();
   }
 
-  get(name: string): tf.Variable {
+  protected get(name: string): tf.Variable {
     const found = this.entries.find((v) => v.name === name);
     if (!found) throw new Error(`Missing weight ${this.prefix}${name}`);
     return found.variable;
