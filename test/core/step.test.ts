@@ -12,6 +12,7 @@ import {
   type TrainedParts,
 } from '../../src-main/core/training/gradients.js';
 import { StepRunner } from '../../src-main/core/training/step.js';
+import { largestDifference } from '../helpers/arrays.js';
 import { seededRandom } from '../helpers/random.js';
 
 beforeAll(async () => {
@@ -39,36 +40,52 @@ async function pair(preset: 'paper' | 'fader', trained: TrainedParts = 'all') {
   };
 }
 
-function largestDifference(a: Float32Array, b: Float32Array): number {
-  let largest = 0;
-  a.forEach((v, j) => (largest = Math.max(largest, Math.abs(v - b[j]!))));
-  return largest;
-}
-
 function meanDifference(a: Float32Array, b: Float32Array): number {
   let sum = 0;
   a.forEach((v, j) => (sum += Math.abs(v - b[j]!)));
   return sum / a.length;
 }
 
+/** count random images in [-1, 1] and alternating labels. */
+function randomBatch(seed: number, count = 10): { images: Float32Array; labels: Float32Array } {
+  const random = seededRandom(seed);
+  return {
+    images: Float32Array.from({ length: count * 64 * 64 * 3 }, () => random() * 2 - 1),
+    labels: Float32Array.from({ length: count }, (_, i) => i % 2),
+  };
+}
+
+/** Every weight of the split run matches the single-thread run's. */
+function expectSameWeights(single: ExpressionModel, split: ExpressionModel): void {
+  const actual = split.network.exportWeights();
+  single.network.exportWeights().forEach((w, i) => {
+    expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
+  });
+}
+
+/** How far a loss moved the decoder: the summed largest differences from a run without it. */
+function decoderChange(model: ExpressionModel, withoutLoss: ExpressionModel): number {
+  const other = withoutLoss.network.exportWeights();
+  return model.network
+    .exportWeights()
+    .reduce(
+      (sum, w, i) => (w.name.startsWith('decoder.') ? sum + largestDifference(w.values, other[i]!.values) : sum),
+      0,
+    );
+}
+
 describe('training steps split across threads', () => {
   it('give the same weights as one thread (paper preset, no batch norm)', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper');
     expect(helper).toBeDefined();
-    const random = seededRandom(4);
-    const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
-    const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
+    const { images, labels } = randomBatch(4);
     for (let step = 0; step < 2; step++) {
       const a = await singleStep.run(images, labels, 0.01, 1e-3);
       const b = await splitStep.run(images, labels, 0.01, 1e-3);
       expect(b.reconstruction).toBeCloseTo(a.reconstruction, 4);
       expect(b.discriminator).toBeCloseTo(a.discriminator, 4);
     }
-    const expected = single.network.exportWeights();
-    const actual = split.network.exportWeights();
-    expected.forEach((w, i) => {
-      expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
-    });
+    expectSameWeights(single, split);
     singleStep.dispose();
     splitStep.dispose();
     single.dispose();
@@ -85,9 +102,7 @@ describe('training steps split across threads', () => {
     // A temperature the helper thread must be told of, or the two would differ.
     singleStep.useClassifier(classifier, 2);
     splitStep.useClassifier(classifier, 2);
-    const random = seededRandom(6);
-    const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
-    const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
+    const { images, labels } = randomBatch(6);
     for (let step = 0; step < 2; step++) {
       const a = await singleStep.run(images, labels, 0.01, 1e-3, { expression: 0.5 });
       const b = await splitStep.run(images, labels, 0.01, 1e-3, { expression: 0.5 });
@@ -96,15 +111,8 @@ describe('training steps split across threads', () => {
       expect(b.expression).toBeCloseTo(a.expression, 4);
       expect(c.expression).toBe(0);
     }
-    const expected = single.network.exportWeights();
-    const actual = split.network.exportWeights();
-    const withoutLoss = plain.network.exportWeights();
-    let changedByLoss = 0;
-    expected.forEach((w, i) => {
-      expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
-      if (w.name.startsWith('decoder.')) changedByLoss += largestDifference(w.values, withoutLoss[i]!.values);
-    });
-    expect(changedByLoss).toBeGreaterThan(1e-4);
+    expectSameWeights(single, split);
+    expect(decoderChange(single, plain)).toBeGreaterThan(1e-4);
     classifier.exportWeights().forEach((w, i) => expect(w.values).toEqual(classifierBefore[i]!.values));
     [singleStep, splitStep, plainStep, single, split, plain, classifier].forEach((d) => d.dispose());
   });
@@ -119,9 +127,7 @@ describe('training steps split across threads', () => {
     const criticBefore = critics[0].exportArrays().map((a) => Float32Array.from(a));
     singleStep.useCritic(critics[0]);
     splitStep.useCritic(critics[1]);
-    const random = seededRandom(7);
-    const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
-    const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
+    const { images, labels } = randomBatch(7);
     for (let step = 0; step < 2; step++) {
       const a = await singleStep.run(images, labels, 0.01, 1e-3, { realism: 0.5 });
       const b = await splitStep.run(images, labels, 0.01, 1e-3, { realism: 0.5 });
@@ -136,15 +142,8 @@ describe('training steps split across threads', () => {
     expect((await splitStep.exportState()).filter((t) => t.name.startsWith('optimizer.critic.'))).toHaveLength(
       1 + 2 * critics[0].variables().length,
     );
-    const expected = single.network.exportWeights();
-    const actual = split.network.exportWeights();
-    const withoutLoss = plain.network.exportWeights();
-    let changedByLoss = 0;
-    expected.forEach((w, i) => {
-      expect(largestDifference(w.values, actual[i]!.values), w.name).toBeLessThan(1e-4);
-      if (w.name.startsWith('decoder.')) changedByLoss += largestDifference(w.values, withoutLoss[i]!.values);
-    });
-    expect(changedByLoss).toBeGreaterThan(1e-4);
+    expectSameWeights(single, split);
+    expect(decoderChange(single, plain)).toBeGreaterThan(1e-4);
     const [one, two] = critics.map((c) => c.exportArrays());
     one!.forEach((values, i) => {
       // Adam turns a near-zero gradient's rounding into a whole step of the learning rate, so a few
@@ -158,9 +157,7 @@ describe('training steps split across threads', () => {
   });
 
   it("move the critic at the step's learning rate times its rate factor", async () => {
-    const random = seededRandom(11);
-    const images = Float32Array.from({ length: 4 * 64 * 64 * 3 }, () => random() * 2 - 1);
-    const labels = Float32Array.from([0, 1, 0, 1]);
+    const { images, labels } = randomBatch(11, 4);
     const moved = [];
     for (const factor of [1, 10]) {
       const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
@@ -180,9 +177,7 @@ describe('training steps split across threads', () => {
   it('train the decoder alone when asked, on one thread or two, with no tensor left behind', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper', 'decoder');
     expect(helper).toBeDefined();
-    const random = seededRandom(5);
-    const images = Float32Array.from({ length: 10 * 64 * 64 * 3 }, () => random() * 2 - 1);
-    const labels = Float32Array.from({ length: 10 }, (_, i) => i % 2);
+    const { images, labels } = randomBatch(5);
     const before = single.network.exportWeights().map((w) => Float32Array.from(w.values));
     const tensors = tf.memory().numTensors;
     for (let step = 0; step < 2; step++) {
@@ -228,9 +223,7 @@ describe('the expression loss', () => {
     // A fresh classifier's logits are near 0, where every temperature gives ln 2: widen them.
     const arrays = classifier.exportArrays();
     classifier.importArrays(arrays.map((v, i) => (i >= arrays.length - 2 ? v.map((x) => x * 100) : v)));
-    const random = seededRandom(8);
-    const images = Float32Array.from({ length: 4 * 64 * 64 * 3 }, () => random() * 2 - 1);
-    const labels = Float32Array.from([0, 1, 0, 1]);
+    const { images, labels } = randomBatch(8, 4);
     const byHand = (temperature: number) =>
       tf.tidy(() => {
         const flippedLabels = Array.from(labels, (l) => 1 - l);

@@ -5,15 +5,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
-import { readCheckpoint, readCheckpointHeader, writeCheckpoint } from '../../src-main/core/model/checkpoint.js';
+import {
+  readCheckpoint,
+  readCheckpointHeader,
+  writeCheckpoint,
+  type Checkpoint,
+} from '../../src-main/core/model/checkpoint.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { phaseAt } from '../../src-main/core/training/schedule.js';
 import {
   checkpointFileName,
   resumeTraining,
   startTraining,
+  type RunSettings,
   type TrainingEvent,
+  type TrainingResult,
 } from '../../src-main/core/training/trainer.js';
+import { largestDifference } from '../helpers/arrays.js';
 import { faceImages, faceLabels, smallRun } from '../helpers/faces.js';
 
 const temporaryRun = () => mkdtemp(path.join(os.tmpdir(), 'mien-run-'));
@@ -27,6 +35,25 @@ async function copyFaces(dir: string, count: number): Promise<string[]> {
     rows.push(`${name},${i % 2}`);
   }
   return rows;
+}
+
+/** Starts a run in `dir` and cancels it once it has done `steps` steps. */
+function trainUntil(dir: string, settings: RunSettings, steps: number): Promise<TrainingResult> {
+  const controller = new AbortController();
+  return startTraining(dir, settings, {
+    signal: controller.signal,
+    onEvent: (e) => {
+      if (e.type === 'progress' && e.step === steps) controller.abort();
+    },
+  });
+}
+
+/** Each tensor of `a` that `include` picks differs from b's by less than `tolerance`. */
+function expectSameTensors(a: Checkpoint, b: Checkpoint, tolerance: number, include = (_name: string) => true): void {
+  for (const [name, tensor] of a.tensors) {
+    if (include(name))
+      expect(largestDifference(tensor.values, b.tensors.get(name)!.values), name).toBeLessThan(tolerance);
+  }
 }
 
 beforeAll(async () => {
@@ -84,13 +111,7 @@ describe('training on real faces', () => {
     await startTraining(straight, settings);
 
     const interrupted = await temporaryRun();
-    const controller = new AbortController();
-    const first = await startTraining(interrupted, settings, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.type === 'progress' && e.step === 5) controller.abort();
-      },
-    });
+    const first = await trainUntil(interrupted, settings, 5);
     expect(first).toMatchObject({ status: 'cancelled', stepsDone: 5 });
     const events: TrainingEvent[] = [];
     const second = await resumeTraining(interrupted, { onEvent: (e) => events.push(e) });
@@ -99,12 +120,7 @@ describe('training on real faces', () => {
 
     const a = await readCheckpoint(path.join(straight, 'model.mien'));
     const b = await readCheckpoint(path.join(interrupted, 'model.mien'));
-    for (const [name, tensor] of a.tensors) {
-      const other = b.tensors.get(name)!.values;
-      let worst = 0;
-      tensor.values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]!))));
-      expect(worst, name).toBeLessThan(1e-5);
-    }
+    expectSameTensors(a, b, 1e-5);
     // The same learning curve, to float rounding (Adam's bias terms are recomputed on resume).
     const curveA = a.header.meta['curve'] as Record<string, number>[];
     const curveB = b.header.meta['curve'] as Record<string, number>[];
@@ -163,13 +179,7 @@ describe('the expression loss', () => {
     expect(progress.find((p) => p.phase === 3)!.expression).toBeGreaterThan(0);
 
     const interrupted = await temporaryRun();
-    const controller = new AbortController();
-    await startTraining(interrupted, settings, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.type === 'progress' && e.step === 5) controller.abort();
-      },
-    });
+    await trainUntil(interrupted, settings, 5);
     const saved = await readCheckpoint(path.join(interrupted, checkpointFileName));
     expect([...saved.tensors.keys()].filter((name) => name.startsWith('classifier.')).length).toBeGreaterThan(0);
     const events: TrainingEvent[] = [];
@@ -185,13 +195,8 @@ describe('the expression loss', () => {
     const a = await readCheckpoint(path.join(straight, 'model.mien'));
     const b = await readCheckpoint(path.join(interrupted, 'model.mien'));
     expect([...a.tensors.keys()].some((name) => name.startsWith('classifier.'))).toBe(false);
-    for (const [name, tensor] of a.tensors) {
-      const other = b.tensors.get(name)!.values;
-      let worst = 0;
-      tensor.values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]!))));
-      // Float rounding of Adam's recomputed bias terms, which the classifier's gradients amplify a little.
-      expect(worst, name).toBeLessThan(2e-4);
-    }
+    // Float rounding of Adam's recomputed bias terms, which the classifier's gradients amplify a little.
+    expectSameTensors(a, b, 2e-4);
   });
 
   it('stops while its classifier trains, keeping nothing in memory', async () => {
@@ -224,13 +229,7 @@ describe('the realism loss', () => {
     expect(progress.find((p) => p.phase === 3)!.critic).toBeGreaterThan(0);
 
     const interrupted = await temporaryRun();
-    const controller = new AbortController();
-    await startTraining(interrupted, settings, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.type === 'progress' && e.step === 6) controller.abort();
-      },
-    });
+    await trainUntil(interrupted, settings, 6);
     const saved = await readCheckpoint(path.join(interrupted, checkpointFileName));
     const criticNames = [...saved.tensors.keys()].filter((name) => name.startsWith('critic.'));
     expect(criticNames.length).toBeGreaterThan(0);
@@ -239,13 +238,7 @@ describe('the realism loss', () => {
 
     const a = await readCheckpoint(path.join(straight, checkpointFileName));
     const b = await readCheckpoint(path.join(interrupted, checkpointFileName));
-    for (const [name, tensor] of a.tensors) {
-      if (!name.startsWith('critic.') && !name.startsWith('decoder.')) continue;
-      const other = b.tensors.get(name)!.values;
-      let worst = 0;
-      tensor.values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]!))));
-      expect(worst, name).toBeLessThan(2e-4);
-    }
+    expectSameTensors(a, b, 2e-4, (name) => name.startsWith('critic.') || name.startsWith('decoder.'));
     const model = await readCheckpoint(path.join(straight, 'model.mien'));
     expect([...model.tensors.keys()].some((name) => name.startsWith('critic.'))).toBe(false);
   });
@@ -253,13 +246,7 @@ describe('the realism loss', () => {
   it('refuses to resume a run whose checkpoint lost its critic, naming the file', async () => {
     const settings = smallRun({ schedule: { ...smallRun().schedule, realismWeight: [0, 0.01, 0.01] } });
     const run = await temporaryRun();
-    const controller = new AbortController();
-    await startTraining(run, settings, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.type === 'progress' && e.step === 2) controller.abort();
-      },
-    });
+    await trainUntil(run, settings, 2);
     const file = path.join(run, checkpointFileName);
     const saved = await readCheckpoint(file);
     const { kind, config, meta } = saved.header;
