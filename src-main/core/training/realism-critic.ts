@@ -52,14 +52,23 @@ export class RealismCritic extends WeightSet {
     return tf.add(patch, this.get('patch.bias'));
   }
 
-  /** The critic's own loss: real faces with their labels read as real, edits with their targets as edited. */
+  /**
+   * The critic's own loss: real faces with their labels read as real; edits
+   * with their targets, and real faces with the flipped label, read as not
+   * real. The last term (the matching-aware discriminator of text-to-image
+   * GANs) is what makes the label count: without it a critic learns realism
+   * first, and an edit too faint to show its target passes as real.
+   */
   loss(real: tf.Tensor4D, labels: tf.Tensor1D, edited: tf.Tensor4D, targets: tf.Tensor1D): tf.Scalar {
     const realLogits = this.logits(real, labels);
     const editedLogits = this.logits(edited, targets);
-    return tf.add(
-      tf.losses.sigmoidCrossEntropy(tf.onesLike(realLogits), realLogits),
+    const mismatchedLogits = this.logits(real, tf.sub(1, labels));
+    const notReal = tf.add(
       tf.losses.sigmoidCrossEntropy(tf.zerosLike(editedLogits), editedLogits),
+      tf.losses.sigmoidCrossEntropy(tf.zerosLike(mismatchedLogits), mismatchedLogits),
     );
+    // Halved so that chance stays at 2 ln 2 = 1.39, as with one kind of fake.
+    return tf.add(tf.losses.sigmoidCrossEntropy(tf.onesLike(realLogits), realLogits), tf.mul(notReal, 0.5));
   }
 
   /** The edits' realism loss (the non-saturating GAN loss): low when the critic reads them as real faces of `targets`. */
