@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
-import { RealismCritic } from '../../src-main/core/training/realism-critic.js';
+import { RealismCritic, changeWeights } from '../../src-main/core/training/realism-critic.js';
 import { seededRandom } from '../helpers/random.js';
 
 beforeAll(async () => {
@@ -55,5 +55,26 @@ describe('the realism critic', () => {
     tf.dispose([real.images, real.labels, edited, targets, unseen.images, unseen.labels, flipped]);
     optimizer.dispose();
     critic.dispose();
+  });
+
+  it('judges where an edit changed the face: patch weights follow the change and carry no gradient', () => {
+    const real = tf.zeros([2, size, size, 3]) as tf.Tensor4D;
+    // The first face is changed in one 8x8 patch (row 2, column 1), the second everywhere alike.
+    const values = new Float32Array(2 * size * size * 3);
+    for (let y = 16; y < 24; y++)
+      for (let x = 8; x < 16; x++) values.fill(0.5, (y * size + x) * 3, (y * size + x) * 3 + 3);
+    values.fill(0.2, size * size * 3);
+    const edited = tf.tensor4d(values, [2, size, size, 3]);
+    const weights = changeWeights(real, edited);
+    expect(weights.shape).toEqual([2, size / 8, size / 8, 1]);
+    const [first, second] = weights.arraySync().map((face) => face.flat(2));
+    expect(first![2 * 4 + 1]).toBeCloseTo(16, 2); // all of the first face's weight, 16 patches' worth
+    expect(first!.filter((w) => w > 0)).toHaveLength(1);
+    second!.forEach((w) => expect(w).toBeCloseTo(1, 3));
+    // A patch's weight is a constant to the gradient, not a function of the edit.
+    const onePatch = (x: tf.Tensor): tf.Scalar =>
+      tf.sum(tf.slice(changeWeights(real, x as tf.Tensor4D), [0, 2, 1, 0], [1, 1, 1, 1]));
+    expect(() => tf.grad(onePatch)(edited)).toThrow(/Cannot compute gradient/);
+    tf.dispose([real, edited, weights]);
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExpressionNetwork, Part } from '../model/network.js';
 import type { ExpressionClassifier } from './expression-classifier.js';
-import type { RealismCritic } from './realism-critic.js';
+import { changeWeights, type RealismCritic } from './realism-critic.js';
 
 /**
  * What a step trains: the whole network, or the decoder alone. A fine-tune on
@@ -130,6 +130,7 @@ export function computeGradients(
     let expressionLoss: tf.Scalar | undefined;
     let realismLoss: tf.Scalar | undefined;
     let edits: tf.Tensor4D | undefined;
+    let patchWeights: tf.Tensor4D | undefined;
     // The flipped label as the decoder's input value: 1 for a neutral face, 0 for a smiling one.
     const targets = keep(tf.tidy(() => tf.gather(tf.transpose(flipped), 1) as tf.Tensor1D));
     const ae = tf.variableGrads(
@@ -157,7 +158,8 @@ export function computeGradients(
           // The edit as the app makes it: the face plus the change between the two decodes.
           const edit = tf.clipByValue(tf.add(images, tf.sub(edited, decoded)), -1, 1) as tf.Tensor4D;
           edits = keep(edit);
-          realismLoss = keep(realism.critic.realismLoss(edit, targets));
+          patchWeights = keep(changeWeights(images, edit));
+          realismLoss = keep(realism.critic.realismLoss(edit, targets, patchWeights));
           total = tf.add(total, tf.mul(realismLoss, realism.weight));
         }
         return total;
@@ -173,7 +175,10 @@ export function computeGradients(
     kept.push(dis.value);
     let critic: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
     if (realism) {
-      critic = tf.variableGrads(() => realism.critic.loss(images, labels, edits!, targets), realism.critic.variables());
+      critic = tf.variableGrads(
+        () => realism.critic.loss(images, labels, edits!, targets, patchWeights),
+        realism.critic.variables(),
+      );
       kept.push(critic.value);
     }
     return {

@@ -6,6 +6,8 @@ import { WeightSet } from './weight-set.js';
 export const criticPrefix = 'critic.';
 
 const widths = [32, 64, 128];
+/** pixels a side of the patch each of the critic's outputs stands for (three stride-2 layers) */
+const patchSide = 8;
 
 /**
  * A conditional patch discriminator (pix2pix's patches, with the label as an
@@ -57,23 +59,55 @@ export class RealismCritic extends WeightSet {
    * with their targets, and real faces with the flipped label, read as not
    * real. The last term (the matching-aware discriminator of text-to-image
    * GANs) is what makes the label count: without it a critic learns realism
-   * first, and an edit too faint to show its target passes as real.
+   * first, and an edit too faint to show its target passes as real. `weights`
+   * (one per patch, see changeWeights) say where to judge.
    */
-  loss(real: tf.Tensor4D, labels: tf.Tensor1D, edited: tf.Tensor4D, targets: tf.Tensor1D): tf.Scalar {
+  loss(
+    real: tf.Tensor4D,
+    labels: tf.Tensor1D,
+    edited: tf.Tensor4D,
+    targets: tf.Tensor1D,
+    weights?: tf.Tensor4D,
+  ): tf.Scalar {
     const realLogits = this.logits(real, labels);
     const editedLogits = this.logits(edited, targets);
     const mismatchedLogits = this.logits(real, tf.sub(1, labels));
     const notReal = tf.add(
-      tf.losses.sigmoidCrossEntropy(tf.zerosLike(editedLogits), editedLogits),
-      tf.losses.sigmoidCrossEntropy(tf.zerosLike(mismatchedLogits), mismatchedLogits),
+      tf.losses.sigmoidCrossEntropy(tf.zerosLike(editedLogits), editedLogits, weights),
+      tf.losses.sigmoidCrossEntropy(tf.zerosLike(mismatchedLogits), mismatchedLogits, weights),
     );
     // Halved so that chance stays at 2 ln 2 = 1.39, as with one kind of fake.
-    return tf.add(tf.losses.sigmoidCrossEntropy(tf.onesLike(realLogits), realLogits), tf.mul(notReal, 0.5));
+    return tf.add(tf.losses.sigmoidCrossEntropy(tf.onesLike(realLogits), realLogits, weights), tf.mul(notReal, 0.5));
   }
 
   /** The edits' realism loss (the non-saturating GAN loss): low when the critic reads them as real faces of `targets`. */
-  realismLoss(edited: tf.Tensor4D, targets: tf.Tensor1D): tf.Scalar {
+  realismLoss(edited: tf.Tensor4D, targets: tf.Tensor1D, weights?: tf.Tensor4D): tf.Scalar {
     const logits = this.logits(edited, targets);
-    return tf.losses.sigmoidCrossEntropy(tf.onesLike(logits), logits);
+    return tf.losses.sigmoidCrossEntropy(tf.onesLike(logits), logits, weights);
   }
+}
+
+/**
+ * One weight per critic patch, [n, size/8, size/8, 1]: how much the edit
+ * changed that patch of its face, each face's weights averaging 1, and no
+ * gradient through them. Why: an edit changes the mouth and cheeks and leaves
+ * most of the face and the background as they were; those patches cannot be
+ * told apart, and with equal weights they held the critic's loss at chance
+ * and diluted what it said about the mouth.
+ */
+export function changeWeights(real: tf.Tensor4D, edited: tf.Tensor4D): tf.Tensor4D {
+  const [n, height, width] = real.shape;
+  const change = tf.tidy(() => {
+    const perPatch = tf.mean(
+      tf.avgPool(tf.abs(tf.sub(edited, real)) as tf.Tensor4D, patchSide, patchSide, 'valid'),
+      3,
+      true,
+    );
+    const perFace = tf.mean(perPatch, [1, 2, 3], true);
+    return tf.div(perPatch, tf.add(perFace, 1e-6));
+  });
+  // Rebuilt from its values so that no gradient flows back through the weights.
+  const detached = tf.tensor4d(change.dataSync(), [n, height / patchSide, width / patchSide, 1]);
+  change.dispose();
+  return detached;
 }
