@@ -91,6 +91,21 @@ describe('ExpressionModel', () => {
     },
   );
 
+  it('decodes alike in training and at inference, where every stage uses the cached fused filter', () => {
+    const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' });
+    const images = tf.tensor4d(values(2 * 64 * 64 * 3), [2, 64, 64, 3]);
+    const gap = tf.tidy(() => {
+      const z = model.network.encode(images);
+      const labels = tf.tensor1d([0.3, 1.4]);
+      const trained = model.network.decode(z, labels, true);
+      const inferred = model.network.decode(z, labels, false);
+      return tf.max(tf.abs(tf.sub(trained, inferred))).dataSync()[0]!;
+    });
+    expect(gap).toBeLessThan(1e-4);
+    images.dispose();
+    model.dispose();
+  });
+
   it('refuses wrong inputs with a clear message', () => {
     const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' });
     const wrong = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;

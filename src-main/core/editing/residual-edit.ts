@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { cropBounds, extractCrop, sampleBilinear, type CropFrame } from '../faces/alignment.js';
 import { wholeArea, type PhotoArea, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
+import { tidyValues } from '../util/tidy-values.js';
 
 /** One face to change: where it is, the expression it shows, the expression wanted. */
 export interface FaceEdit {
@@ -64,10 +65,10 @@ export function limitColour(residual: Float32Array, share: number): Float32Array
 export function faceResidual(model: ExpressionModel, photo: RgbImage | PhotoArea, edit: FaceEdit): Float32Array {
   const size = model.config.size;
   const crop = extractCrop(photo, edit.frame, size);
-  const residual = tf.tidy(() => {
+  const residual = tidyValues(() => {
     const input = cropInput(crop, size);
     const [fromSource, toTarget] = model.predictMany(input, [[edit.source], [edit.target]]);
-    return tf.mul(tf.sub(toTarget!, fromSource!), 127.5).dataSync() as Float32Array;
+    return tf.mul(tf.sub(toTarget!, fromSource!), 127.5);
   });
   return limitColour(residual, residualColourShare);
 }

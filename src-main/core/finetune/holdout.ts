@@ -14,6 +14,7 @@ import { readRgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import type { FaceSet } from './face-set.js';
+import { tidyValues } from '../util/tidy-values.js';
 
 /** The figures of one model on the held-out faces. */
 export interface HoldoutMetrics {
@@ -86,9 +87,9 @@ export function validationPsnr(model: ExpressionModel, faces: PreviewFace[]): nu
   let sum = 0;
   for (const face of faces) {
     const crop = extractCrop(face.image, face.frame, size);
-    const decoded = tf.tidy(() => {
+    const decoded = tidyValues(() => {
       const output = model.predict(cropInput(crop, size), [face.label]);
-      return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255)).dataSync() as Float32Array;
+      return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255));
     });
     sum += Math.min(psnr(crop, decoded), 100);
   }

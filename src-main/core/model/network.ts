@@ -217,9 +217,10 @@ export class ExpressionNetwork {
       if (arch.batchNorm) {
         h = convTranspose2x(withLabel, this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
         if (i < stages - 1) h = batchNorm(h, this.normState(`decoder.${i}.bn`), training);
-      } else if (height <= fusedUpsampleMinSide) {
-        // On the smallest maps the filter, not the pixels, dominates: the fused
-        // form's 3x3x4 filter would cost more to build and pack than it saves.
+      } else if (training && height <= fusedUpsampleMinSide) {
+        // On the smallest maps the filter, not the pixels, dominates: in training
+        // the fused form's 3x3x4 filter, rebuilt every step, would cost more to
+        // build and pack than it saves. At inference it is built once and cached.
         h = upsampleConvReference(withLabel, this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
       } else {
         h = upsampleConv(withLabel, this.phaseFilter(`decoder.${i}.filter`, training), bias);
