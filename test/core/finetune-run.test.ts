@@ -14,6 +14,8 @@ import {
   type FinetuneEvent,
 } from '../../src-main/core/finetune/finetune.js';
 import { loadFaceApi } from '../../src-main/core/faces/detect-faces.js';
+import { labelResponse } from '../../src-main/core/finetune/edit-strength.js';
+import { faceSetFaces } from '../../src-main/core/finetune/holdout.js';
 import { LossWatch } from '../../src-main/core/finetune/loss-watch.js';
 import { pruneFaceSets, unusedFaceSetLifetimeMs } from '../../src-main/core/finetune/prune-face-sets.js';
 import { describeWriteError } from '../../src-main/core/finetune/storage.js';
@@ -89,6 +91,18 @@ describe('a fine-tune', () => {
     // Each preview measures the held-out reconstruction: the validation curve, kept with the profile.
     expect(profile.validation).toEqual(previews.map((p) => ({ step: p.step, psnr: p.validationPsnr })));
     for (const point of profile.validation!) expect(point.psnr).toBeGreaterThan(0);
+
+    // Its edits are matched to the base's strength on the training faces (the profile is float16, hence 2%).
+    const [baseModel, profileModel] = [await ExpressionModel.load(base), await ExpressionModel.load(profile.file)];
+    expect(profileModel.editScale).toBe(profile.editScale);
+    expect(profile.editScale).toBeGreaterThan(0.5); // not at a bound, where the match is not exact
+    expect(profile.editScale).toBeLessThan(2);
+    const trainFaces = await faceSetFaces(faces, 'train', 24);
+    const baseStrength = labelResponse(baseModel, trainFaces);
+    const gap = Math.abs(labelResponse(profileModel, trainFaces) * profile.editScale! - baseStrength);
+    expect(gap / baseStrength).toBeLessThan(0.02);
+    baseModel.dispose();
+    profileModel.dispose();
 
     const { base: baseMetrics, tuned } = profile.metrics;
     expect(baseMetrics?.faces).toBe(2);

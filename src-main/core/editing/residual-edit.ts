@@ -67,7 +67,9 @@ export function faceResidual(model: ExpressionModel, photo: RgbImage | PhotoArea
   const crop = extractCrop(photo, edit.frame, size);
   const residual = tidyValues(() => {
     const input = cropInput(crop, size);
-    const [fromSource, toTarget] = model.predictMany(input, [[edit.source], [edit.target]]);
+    // A profile's edits are scaled to the strength of the model it was tuned from.
+    const target = edit.source + model.editScale * (edit.target - edit.source);
+    const [fromSource, toTarget] = model.predictMany(input, [[edit.source], [target]]);
     return tf.mul(tf.sub(toTarget!, fromSource!), 127.5);
   });
   return limitColour(residual, residualColourShare);

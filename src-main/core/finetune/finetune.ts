@@ -26,7 +26,15 @@ import {
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { fileExists } from '../util/file-exists.js';
 import { readFaceSet, type FaceSet } from './face-set.js';
-import { evaluateHoldout, previewFacesOf, PreviewQueue, type HoldoutMetrics, type PreviewEvent } from './holdout.js';
+import { calibratedEditScale } from './edit-strength.js';
+import {
+  evaluateHoldout,
+  faceSetFaces,
+  previewFacesOf,
+  PreviewQueue,
+  type HoldoutMetrics,
+  type PreviewEvent,
+} from './holdout.js';
 import { LossWatch } from './loss-watch.js';
 import { fileSha256, profilePreviewFile, ProfileStore, type Profile, type ProfileRecord } from './profiles.js';
 import {
@@ -95,6 +103,8 @@ type FinetuneJob = z.infer<typeof jobSchema>;
 const jobFileName = 'finetune.json';
 const runFolder = 'run';
 const previewFileName = 'preview.png';
+/** training faces the edit strength is measured on: enough for a steady mean, about a second per model */
+const calibrationFaces = 24;
 
 /** Where a fine-tune of `profilesDir` keeps its run unless told otherwise. */
 export function defaultWorkDir(profilesDir: string, name: string): string {
@@ -252,7 +262,10 @@ async function execute(
   return { status: 'finished', ...outcome, secondsTraining, profile };
 }
 
-/** The last preview, both models' figures on the held-out faces, and the profile. */
+/**
+ * The tuned model's edit strength matched to the base's, the last preview,
+ * both models' figures on the held-out faces, and the profile.
+ */
 async function finish(
   job: FinetuneJob,
   set: FaceSet,
@@ -261,15 +274,35 @@ async function finish(
   previews: PreviewQueue,
   control: FinetuneControl,
 ): Promise<Profile> {
-  const tuned = await ExpressionModel.load(result.model!);
+  const loadTuned = async () => {
+    const model = await ExpressionModel.load(result.model!);
+    model.editScale = editScale;
+    return model;
+  };
+  let editScale = 1;
+  const tuned = await loadTuned();
   try {
-    previews.add(result.stepsDone, () => ExpressionModel.load(result.model!));
-    await previews.settle();
-    const base = await baseMetrics(job, set, control);
+    const base = await unchangedBase(job, control);
+    let baseFigures: HoldoutMetrics | undefined;
+    try {
+      if (base) {
+        editScale = calibratedEditScale(base, tuned, await faceSetFaces(set, 'train', calibrationFaces));
+        tuned.editScale = editScale;
+      }
+      previews.add(result.stepsDone, loadTuned);
+      await previews.settle();
+      if (base) {
+        baseFigures = await evaluateHoldout(base, set, (done, total) =>
+          control.onEvent?.({ type: 'evaluating', model: 'base', done, total }),
+        );
+      }
+    } finally {
+      base?.dispose();
+    }
     const tunedMetrics = await evaluateHoldout(tuned, set, (done, total) =>
       control.onEvent?.({ type: 'evaluating', model: 'tuned', done, total }),
     );
-    const record = profileRecord(job, set, secondsTraining, base, tunedMetrics);
+    const record = { ...profileRecord(job, set, secondsTraining, baseFigures, tunedMetrics), editScale };
     return await new ProfileStore(job.profilesDir).write(tuned, record, {
       schedule: job.settings.schedule,
       trainedSteps: result.stepsDone,
@@ -296,21 +329,17 @@ async function cleanUp(workDir: string, job: FinetuneJob, profile: Profile): Pro
   await rm(path.join(workDir, jobFileName), { force: true });
 }
 
-/** The base's figures, unless its file changed or went away since the fine-tune started (then none). */
-async function baseMetrics(job: FinetuneJob, set: FaceSet, control: FinetuneControl) {
+/** The base, unless its file changed or went away since the fine-tune started (then no calibration or figures). */
+async function unchangedBase(job: FinetuneJob, control: FinetuneControl): Promise<ExpressionModel | undefined> {
   const unchanged = (await fileExists(job.from.file)) && (await fileSha256(job.from.file)) === job.from.sha256;
   if (!unchanged) {
-    control.onEvent?.({ type: 'note', message: `${job.from.file} changed since the fine-tune began: no base figures` });
+    control.onEvent?.({
+      type: 'note',
+      message: `${job.from.file} changed since the fine-tune began: no base figures, and edits not matched to its strength`,
+    });
     return undefined;
   }
-  const base = await ExpressionModel.load(job.from.file);
-  try {
-    return await evaluateHoldout(base, set, (done, total) =>
-      control.onEvent?.({ type: 'evaluating', model: 'base', done, total }),
-    );
-  } finally {
-    base.dispose();
-  }
+  return ExpressionModel.load(job.from.file);
 }
 
 function profileRecord(

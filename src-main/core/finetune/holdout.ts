@@ -61,10 +61,15 @@ const previewFaces = 4;
 const previewCell = 96;
 
 /** The held-out faces a preview shows, read once per run. */
-export async function previewFacesOf(set: FaceSet): Promise<PreviewFace[]> {
-  const held = set.faces.filter((f) => f.split === 'holdout').slice(0, previewFaces);
+export function previewFacesOf(set: FaceSet): Promise<PreviewFace[]> {
+  return faceSetFaces(set, 'holdout', previewFaces);
+}
+
+/** Up to `limit` of a face set's faces of one split, read from their crops. */
+export async function faceSetFaces(set: FaceSet, split: 'train' | 'holdout', limit: number): Promise<PreviewFace[]> {
+  const chosen = set.faces.filter((f) => f.split === split).slice(0, limit);
   const faces: PreviewFace[] = [];
-  for (const entry of held) {
+  for (const entry of chosen) {
     const image = await readRgbImage(path.join(set.imagesDir, entry.file));
     // The crop is already aligned: its frame is the whole image.
     const frame = { centerX: image.width / 2, centerY: image.height / 2, size: image.width, angle: 0 };

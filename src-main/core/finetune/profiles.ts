@@ -57,6 +57,8 @@ export const profileRecordSchema = z.object({
     trained: z.enum(['all', 'decoder']).optional(),
   }),
   secondsTraining: z.number(),
+  /** the profile's edit scale, matching its edits' strength to the base's (absent: 1, not calibrated) */
+  editScale: z.number().optional(),
   /** figures on the held-out faces; absent when none were held out */
   metrics: z.object({ base: metricsSchema.optional(), tuned: metricsSchema.optional() }),
   /** held-out reconstruction PSNR at each preview (step 0 is the base) */

@@ -17,10 +17,19 @@ import type { ModelConfig } from './presets.js';
  * (0 neutral, 1 smiling; values in between and slightly beyond set the intensity).
  */
 export class ExpressionModel {
+  /**
+   * How far edits move the label from the face's own expression, as a multiple
+   * of what is asked (1 for a trained model; a fine-tuned profile's is set so
+   * that its edits are as strong as its base's, see calibratedEditScale).
+   */
+  editScale: number;
+
   private constructor(
     readonly network: ExpressionNetwork,
     readonly meta: Record<string, unknown> = {},
-  ) {}
+  ) {
+    this.editScale = editScaleOf(meta);
+  }
 
   get config(): ModelConfig {
     return this.network.config;
@@ -44,6 +53,11 @@ export class ExpressionModel {
 
   static fromCheckpoint(file: string, checkpoint: Checkpoint, expected?: Partial<ModelConfig>): ExpressionModel {
     assertCompatible(file, checkpoint.header, expected);
+    try {
+      editScaleOf(checkpoint.header.meta);
+    } catch (error) {
+      throw new CheckpointError(file, (error as Error).message);
+    }
     const network = new ExpressionNetwork(checkpoint.header.config);
     try {
       network.importWeights(checkpoint.tensors);
@@ -59,7 +73,7 @@ export class ExpressionModel {
     await writeCheckpoint(file, {
       kind: 'model',
       config: this.config,
-      meta,
+      meta: this.editScale === 1 ? meta : { ...meta, editScale: this.editScale },
       tensors: this.network.exportWeights(),
       half,
     });
@@ -121,6 +135,18 @@ export class ExpressionModel {
       if (!Number.isFinite(labels[i])) throw new Error(`label ${i} is not a finite number`);
     }
   }
+}
+
+/** Scales outside this range are not ones a calibration writes: the file is damaged or foreign. */
+const editScaleRange = [0.25, 4] as const;
+
+function editScaleOf(meta: Record<string, unknown>): number {
+  const scale = meta['editScale'];
+  if (scale === undefined) return 1;
+  if (typeof scale !== 'number' || !(scale >= editScaleRange[0] && scale <= editScaleRange[1])) {
+    throw new Error(`edit scale ${String(scale)} is outside ${editScaleRange.join('..')}`);
+  }
+  return scale;
 }
 
 export function assertCompatible(file: string, header: CheckpointHeader, expected?: Partial<ModelConfig>): void {
