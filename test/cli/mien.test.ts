@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,7 +50,14 @@ describe('mien command line', () => {
     );
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
-    expect(result).toMatchObject({ status: 'finished', stepsDone: 4, totalSteps: 4, images: 16, runDir: out });
+    expect(result).toMatchObject({
+      status: 'finished',
+      stepsDone: 4,
+      totalSteps: 4,
+      images: 16,
+      runDir: out,
+      resumable: true,
+    });
     const progress = stderr
       .trim()
       .split('\n')
@@ -116,6 +123,29 @@ describe('mien command line', () => {
     const wrongSize = await mien('--json', 'train', ...args, '--size', '128', '--init', from, '--out', `${next}-128`);
     expect(wrongSize.code).toBe(1);
     expect(wrongSize.stderr).toContain(from);
+  });
+
+  it('train stopped before its first checkpoint says there is nothing to resume', async () => {
+    const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-cli-')), 'run');
+    const train = ['--images', faceImages, '--labels', faceLabels, '--split', 'train', '--limit', '16', '--batch', '4'];
+    // The expression loss's classifier trains first, far longer than the test waits.
+    const classifier = ['--steps', '0,0,2', '--expression', '0,0,0.05', '--classifier-steps', '100000'];
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src-main/cli/mien.ts', '--json', 'train', ...train, ...classifier, '--out', out],
+      { env: { ...process.env, MIEN_BACKEND: 'wasm' } },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      // Once: a second Ctrl-C quits at once, as it should.
+      if (stderr.includes('training the expression classifier') && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'cancelled', stepsDone: 0, resumable: false });
   });
 
   it('bench --json has an entry per preset and size with the fields scripts read', async () => {

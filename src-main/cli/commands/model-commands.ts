@@ -6,6 +6,7 @@ import { numericFields } from '../../core/library/model-library.js';
 import { readCheckpointHeader, type CheckpointHeader } from '../../core/model/checkpoint.js';
 import { recordInManifest } from '../../core/model/manifest.js';
 import { writeFileAtomic } from '../../core/util/atomic-write.js';
+import { fileExists } from '../../core/util/file-exists.js';
 import type { BackendReport } from '../../core/backend/select-backend.js';
 import { runBenchmark, type BenchReport } from '../../core/bench/bench.js';
 import { benchPhotoPipeline, type PhotoBenchReport } from '../../core/bench/photo-bench.js';
@@ -173,7 +174,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
             ),
           reporter,
         );
-        reportTraining(reporter, out, result);
+        await reportTraining(reporter, out, result);
       }),
     );
 
@@ -184,7 +185,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
     .action((runDir: string) =>
       run(async (reporter) => {
         const result = await withCancel((control) => resumeTraining(runDir, control), reporter);
-        reportTraining(reporter, runDir, result);
+        await reportTraining(reporter, runDir, result);
       }),
     );
 
@@ -259,10 +260,13 @@ interface TrainOptions {
   init?: string;
 }
 
-/** Runs a command with the chosen backend, reporting errors as a clear message and exit code 1. */
-
-function reportTraining(reporter: Reporter, runDir: string, result: TrainingResult): void {
-  reporter.result({ runDir, ...result }, () => {
+/**
+ * The run's outcome. A run stopped before its first checkpoint (while its
+ * classifier trained, say) has nothing to resume, and says so.
+ */
+async function reportTraining(reporter: Reporter, runDir: string, result: TrainingResult): Promise<void> {
+  const resumable = await fileExists(result.checkpoint);
+  reporter.result({ runDir, ...result, resumable }, () => {
     const last = result.curve.at(-1);
     return [
       `${result.status} at step ${result.stepsDone}/${result.totalSteps} in ${formatSeconds(result.secondsTraining)}`,
@@ -270,8 +274,12 @@ function reportTraining(reporter: Reporter, runDir: string, result: TrainingResu
       last
         ? `last reconstruction MSE ${last.reconstruction.toFixed(4)}, discriminator accuracy ${last.discriminatorAccuracy.toFixed(2)}`
         : '',
-      `checkpoint ${result.checkpoint}`,
-      result.model ? `model ${result.model}` : `resume with: mien resume ${runDir}`,
+      resumable ? `checkpoint ${result.checkpoint}` : '',
+      result.model
+        ? `model ${result.model}`
+        : resumable
+          ? `resume with: mien resume ${runDir}`
+          : 'stopped before the first checkpoint: nothing to resume; start the run again',
     ]
       .filter(Boolean)
       .join('\n');
