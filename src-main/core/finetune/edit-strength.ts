@@ -35,7 +35,7 @@ export function labelResponse(model: ExpressionModel, faces: GridFace[]): number
  * The edit scale that makes a fine-tuned model change these faces as strongly
  * as the model it was tuned from does (with that model's own scale). A short
  * fine-tune on a few faces of one person shifts how strongly the decoder uses
- * the label (by up to a third either way on CelebA people). The fine-tune
+ * the label (by up to a quarter either way on CelebA people). The fine-tune
  * should change how that person is drawn, not what an intensity means, so the
  * profile's edits are scaled back to the base's strength.
  */
