@@ -64,6 +64,9 @@ describe('edit strength', () => {
     const cannotEdit = deaf(base);
     expect(labelResponse(cannotEdit, faces)).toBe(0);
     expect(calibratedEditScale(base, cannotEdit, faces)).toBe(2.5);
+    // A profile of a profile never gets a scale no model may have.
+    base.editScale = 3;
+    expect(calibratedEditScale(base, cannotEdit, faces)).toBe(4);
     [base, other, cannotEdit].forEach((m) => m.dispose());
   });
 

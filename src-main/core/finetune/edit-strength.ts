@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { cropInput, maskWeight } from '../editing/residual-edit.js';
 import { extractCrop } from '../faces/alignment.js';
 import type { GridFace } from '../evaluation/grid.js';
-import type { ExpressionModel } from '../model/expression-model.js';
+import { editScaleRange, type ExpressionModel } from '../model/expression-model.js';
 import { tidyValues } from '../util/tidy-values.js';
 
 /** A profile's edits are never scaled beyond this factor either way: past it, something went wrong. */
@@ -45,7 +45,8 @@ export function calibratedEditScale(base: ExpressionModel, tuned: ExpressionMode
   // A tuned model that no longer responds to the label gets the largest scale allowed.
   const ratio = got > 0 ? wanted / got : wanted > 0 ? maxScaleChange : 1;
   const bounded = Math.min(maxScaleChange, Math.max(1 / maxScaleChange, ratio));
-  return base.editScale * bounded;
+  // Profiles tuned from profiles compound their scales: keep the result one a model may have.
+  return Math.min(editScaleRange[1], Math.max(editScaleRange[0], base.editScale * bounded));
 }
 
 function maskWeights(size: number): { values: Float32Array; total: number } {

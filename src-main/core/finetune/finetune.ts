@@ -274,12 +274,12 @@ async function finish(
   previews: PreviewQueue,
   control: FinetuneControl,
 ): Promise<Profile> {
+  let editScale = 1;
   const loadTuned = async () => {
     const model = await ExpressionModel.load(result.model!);
     model.editScale = editScale;
     return model;
   };
-  let editScale = 1;
   const tuned = await loadTuned();
   try {
     const base = await unchangedBase(job, control);

@@ -137,8 +137,8 @@ export class ExpressionModel {
   }
 }
 
-/** Scales outside this range are not ones a calibration writes: the file is damaged or foreign. */
-const editScaleRange = [0.25, 4] as const;
+/** Edit scales a model may have; a file with another is damaged or foreign. */
+export const editScaleRange = [0.25, 4] as const;
 
 function editScaleOf(meta: Record<string, unknown>): number {
   const scale = meta['editScale'];
