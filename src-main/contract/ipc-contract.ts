@@ -59,6 +59,13 @@ export const photoEntrySchema = z.object({
 });
 export type PhotoEntry = z.infer<typeof photoEntrySchema>;
 
+/** Photo files a folder holds in formats that cannot be read (HEIC, camera raw...): how many, which kinds. */
+export const unreadableFilesSchema = z.object({
+  count: z.number().int().nonnegative(),
+  extensions: z.array(z.string()),
+});
+export type UnreadableFiles = z.infer<typeof unreadableFilesSchema>;
+
 export const editRecordFaceSchema = z.object({
   id: z.string(),
   frame: cropFrameSchema,
@@ -213,7 +220,11 @@ export const requests = {
   },
   'library:open': {
     request: z.object({ folder: filePath, recursive: z.boolean().default(false) }).strict(),
-    reply: z.object({ folder: z.string(), photos: z.array(photoEntrySchema) }),
+    reply: z.object({
+      folder: z.string(),
+      photos: z.array(photoEntrySchema),
+      unreadable: unreadableFilesSchema,
+    }),
   },
   'library:recent': {
     request: empty,

@@ -14,7 +14,7 @@ import {
   type Settings,
 } from '../contract/ipc-contract.js';
 import { type BackendReport } from '../core/backend/select-backend.js';
-import { listPhotos } from '../core/editing/batch.js';
+import { listFolder } from '../core/editing/batch.js';
 import { ThumbnailCache } from '../core/images/thumbnails.js';
 import { builtInModelId, ModelLibrary, type ModelInfo } from '../core/library/model-library.js';
 import { SidecarStore } from '../core/library/sidecars.js';
@@ -201,12 +201,16 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
 
     'library:open': async ({ folder, recursive }) => {
       const real = await access.grant(folder);
-      const photos = await Promise.all(
-        (await listPhotos(real, recursive)).map((file) => photoEntry(real, file, sidecars)),
-      );
+      const listing = await listFolder(real, recursive);
+      const photos = await Promise.all(listing.photos.map((file) => photoEntry(real, file, sidecars)));
       const recent = [real, ...recentFolders(store).filter((f) => f !== real)].slice(0, maxRecentFolders);
       store.set('recentFolders', recent);
-      return { folder: real, photos: photos.filter((p): p is PhotoEntry => p !== undefined) };
+      const extensions = [...new Set(listing.unreadable.map((file) => path.extname(file).toLowerCase()))].sort();
+      return {
+        folder: real,
+        photos: photos.filter((p): p is PhotoEntry => p !== undefined),
+        unreadable: { count: listing.unreadable.length, extensions },
+      };
     },
 
     'library:recent': async () => ({ folders: recentFolders(store) }),

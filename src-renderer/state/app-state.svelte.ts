@@ -130,7 +130,7 @@ export class AppState {
     try {
       const reply = await this.api.openFolder(trimmed, recursive);
       this.gallery.recursive = recursive;
-      this.gallery.load(reply.folder, reply.photos);
+      this.gallery.load(reply.folder, reply.photos, reply.unreadable);
       this.view = 'gallery';
       void this.loadRecent();
       return true;

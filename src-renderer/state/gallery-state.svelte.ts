@@ -1,6 +1,6 @@
 /* eslint-disable svelte/prefer-svelte-reactivity -- the selection is an immutable Set replaced whole: one signal
    for 10,000 tiles, and cheap to compare; the path index is rebuilt inside a $derived. */
-import type { PhotoEntry } from '../../src-main/contract/ipc-contract.js';
+import type { PhotoEntry, UnreadableFiles } from '../../src-main/contract/ipc-contract.js';
 import { arrangePhotos, type SortKey } from '../lib/photo-order.js';
 import { columnsFor, scrollToReveal, virtualWindow, type GridMetrics } from '../lib/virtual-grid.js';
 
@@ -29,6 +29,8 @@ export class GalleryState {
   recursive = $state(false);
   /** raw: 10,000 entries need no deep proxies, and are replaced whole */
   photos = $state.raw<PhotoEntry[]>([]);
+  /** photo files of the folder that cannot be read, told to the user so the folder does not look incomplete */
+  unreadable = $state.raw<UnreadableFiles>({ count: 0, extensions: [] });
   loading = $state(false);
 
   sortKey = $state<SortKey>('name');
@@ -85,9 +87,10 @@ export class GalleryState {
 
   readonly editedCount = $derived(this.photos.reduce((n, p) => n + (p.editedFaces > 0 ? 1 : 0), 0));
 
-  load(folder: string, photos: PhotoEntry[]): void {
+  load(folder: string, photos: PhotoEntry[], unreadable: UnreadableFiles = { count: 0, extensions: [] }): void {
     this.folder = folder;
     this.photos = photos;
+    this.unreadable = unreadable;
     this.selected = new Set();
     this.scrollTop = 0;
     this.focusedPath = this.arranged[0]?.path ?? null;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -93,6 +93,8 @@ describe('the app in a browser', () => {
     await page.getByRole('button', { name: 'Open', exact: true }).click();
     const tiles = page.getByRole('listbox', { name: 'Photos' }).getByRole('option');
     await expect.poll(() => tiles.count()).toBe(8);
+    // Every photo there is readable: no notice of files not shown.
+    expect(await page.getByRole('region', { name: 'Gallery' }).getByRole('note').count()).toBe(0);
     // Every visible thumbnail has really loaded (decoded, non-zero size).
     await expect
       .poll(() =>
@@ -187,10 +189,15 @@ describe('the app in a browser', () => {
     const folder = path.join(root, 'my-faces');
     await mkdir(folder);
     for (const name of finetunePhotos) await copyFile(path.join(celebaDir, name), path.join(folder, name));
+    // A phone's HEIC photo, which this build cannot read: not a tile, but told.
+    await writeFile(path.join(folder, 'IMG_0001.HEIC'), 'HEVC-coded photo');
     await page.getByRole('tab', { name: 'Gallery' }).click();
     await page.getByLabel('Folder path').fill(folder);
     await page.getByRole('button', { name: 'Open', exact: true }).click();
     await expect.poll(() => page.getByRole('listbox', { name: 'Photos' }).getByRole('option').count()).toBe(8);
+    const notice = page.getByRole('region', { name: 'Gallery' }).getByRole('note');
+    await expect.poll(() => notice.textContent()).toMatch(/1 file is not shown \(HEIC\): Mien reads JPEG/);
+    await screenshot('6a-gallery-unreadable');
 
     await page.getByRole('tab', { name: 'Fine-tune' }).click();
     const source = page.getByRole('region', { name: '1. Photos to learn from' });

@@ -55,6 +55,9 @@ beforeAll(async () => {
     .png()
     .toFile(path.join(library, 'grey.png'));
   await writeFile(path.join(outside, 'secret.jpg'), 'not for the renderer');
+  // Photos this build cannot read: a phone's HEIC, a camera's raw file.
+  await writeFile(path.join(library, 'IMG_0001.HEIC'), 'HEVC-coded photo');
+  await writeFile(path.join(library, 'nested', 'DSC_0002.nef'), 'raw sensor data');
   await symlink(outside, path.join(library, 'link-out'));
   // An untrained model of the shipped kind: edits change pixels, which is what these tests look at.
   await selectBackend('wasm');
@@ -98,15 +101,14 @@ describe('folder access', () => {
   });
 
   it('lists an opened folder and serves its photos, but nothing outside it', async () => {
-    const flat = await call<{ folder: string; photos: { name: string; folder: string }[] }>('library:open', {
-      folder: library,
-    });
+    type Listing = { folder: string; photos: { name: string; folder: string }[]; unreadable: unknown };
+    const flat = await call<Listing>('library:open', { folder: library });
     expect(flat.photos.map((p) => p.name)).toEqual(['grey.png', 'obama.jpg']);
-    const deep = await call<{ photos: { name: string; folder: string }[] }>('library:open', {
-      folder: library,
-      recursive: true,
-    });
+    // Photos it cannot read are counted, so that the user knows why they are missing.
+    expect(flat.unreadable).toEqual({ count: 1, extensions: ['.heic'] });
+    const deep = await call<Listing>('library:open', { folder: library, recursive: true });
     expect(deep.photos.map((p) => `${p.folder}/${p.name}`)).toContain('nested/two_people.jpg');
+    expect(deep.unreadable).toEqual({ count: 2, extensions: ['.heic', '.nef'] });
     expect((await call<{ folders: string[] }>('library:recent')).folders[0]).toBe(flat.folder);
 
     const thumbnail = await services.servePhoto(path.join(library, 'obama.jpg'), 128);

@@ -221,18 +221,54 @@ export function defaultBatchThreads(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
 
+/**
+ * Photo formats people keep that this build cannot read: HEIC from phones
+ * (HEVC-coded, which sharp's libvips lacks), cameras' raw files, BMP. They are
+ * counted apart so that a folder of them does not look empty.
+ */
+export const unreadablePhotoExtensions = [
+  '.heic',
+  '.heif',
+  '.dng',
+  '.cr2',
+  '.cr3',
+  '.nef',
+  '.arw',
+  '.raf',
+  '.orf',
+  '.rw2',
+  '.bmp',
+];
+
+export interface FolderListing {
+  /** the photos, sorted by path */
+  photos: string[];
+  /** photo files of formats that cannot be read (see unreadablePhotoExtensions) */
+  unreadable: string[];
+}
+
 /** The photos of a folder (and its subfolders if asked), sorted by path. */
 export async function listPhotos(dir: string, recursive: boolean): Promise<string[]> {
+  return (await listFolder(dir, recursive)).photos;
+}
+
+/** The photos of a folder (and its subfolders if asked), and the photo files it cannot read. */
+export async function listFolder(dir: string, recursive: boolean): Promise<FolderListing> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const found: string[] = [];
+  const listing: FolderListing = { photos: [], unreadable: [] };
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     // Hidden files and folders (e.g. macOS' `._photo.jpg` metadata) hold no photos of the user's.
     if (entry.name.startsWith('.')) continue;
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory() && recursive) found.push(...(await listPhotos(full, true)));
-    else if (entry.isFile() && photoExtensions.includes(path.extname(entry.name).toLowerCase())) found.push(full);
+    const extension = path.extname(entry.name).toLowerCase();
+    if (entry.isDirectory() && recursive) {
+      const inner = await listFolder(full, true);
+      listing.photos.push(...inner.photos);
+      listing.unreadable.push(...inner.unreadable);
+    } else if (entry.isFile() && photoExtensions.includes(extension)) listing.photos.push(full);
+    else if (entry.isFile() && unreadablePhotoExtensions.includes(extension)) listing.unreadable.push(full);
   }
-  return found;
+  return listing;
 }
 
 /** Fails early, with the folder named, when results could not be written. */
