@@ -152,7 +152,11 @@ export class ComputeService {
     return {
       state: report.cancelled ? 'cancelled' : 'done',
       summary: batchSummary(report),
-      errors: [...report.failed, ...report.noFace.map((file) => ({ file, error: 'no face found' }))],
+      errors: [
+        ...report.failed,
+        ...report.noFace.map((file) => ({ file, error: 'no face found' })),
+        ...report.unreadable.map((file) => ({ file, error: unreadableReason })),
+      ],
       files: [],
     };
   }
@@ -282,10 +286,13 @@ function modelName(file: string, model: ExpressionModel): string {
   return typeof name === 'string' ? name : path.basename(file, path.extname(file));
 }
 
+const unreadableReason = 'a format this app cannot read (HEIC, camera raw, BMP): convert it to JPEG first';
+
 function batchSummary(report: BatchReport): string {
   const parts = [`${report.written} written`];
   if (report.alreadyDone > 0) parts.push(`${report.alreadyDone} already done`);
   if (report.noFace.length > 0) parts.push(`${report.noFace.length} without a face`);
   if (report.failed.length > 0) parts.push(`${report.failed.length} failed`);
+  if (report.unreadable.length > 0) parts.push(`${report.unreadable.length} not readable here`);
   return `${parts.join(', ')} (${report.facesEdited} faces edited${report.cancelled ? '; cancelled' : ''})`;
 }

@@ -127,6 +127,8 @@ describe('batch edits', () => {
 
   it('edits a folder, reports each failure without stopping, and resumes', async () => {
     const input = await inputFolder();
+    // A phone's HEIC photo: not edited, and reported rather than passed over in silence.
+    await writeFile(path.join(input, 'IMG_0001.HEIC'), 'HEVC-coded photo');
     const before = await hashes(input);
     const output = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-batch-out-')), 'edited');
     const progress: number[] = [];
@@ -140,6 +142,7 @@ describe('batch edits', () => {
     expect(first.noFace).toEqual([path.join(input, 'wall.png')]);
     expect(first.failed).toHaveLength(1);
     expect(first.failed[0]!.error).toMatch(/broken\.jpg: not an image/);
+    expect(first.unreadable).toEqual([path.join(input, 'IMG_0001.HEIC')]);
     expect(first.facesEdited).toBe(3);
     expect(progress.at(-1)).toBe(4);
     expect((await readdir(output)).sort()).toEqual(['a.jpg', 'b.jpg']);
@@ -205,7 +208,7 @@ describe('batch edits', () => {
     await copyFile(path.join(photos, '32bit.png'), path.join(input, 'x.png'));
     const output = await mkdtemp(path.join(os.tmpdir(), 'mien-batch-out-'));
     const plan = await planBatch({ inputDir: input, outputDir: output, target: 1, format: 'jpeg' });
-    expect(plan.map((p) => path.basename(p.output))).toEqual(['x.jpg', 'x-2.jpg']);
+    expect(plan.photos.map((p) => path.basename(p.output))).toEqual(['x.jpg', 'x-2.jpg']);
   });
 });
 

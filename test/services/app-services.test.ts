@@ -184,7 +184,16 @@ describe('editing through the services', () => {
     const end = await jobEnd(jobId);
     expect(end.state).toBe('done');
     expect(end.summary).toMatch(/^2 written/);
-    expect(end.errors).toEqual([{ file: expect.stringContaining('grey.png'), error: 'no face found' }]);
+    expect(end.summary).toMatch(/2 not readable here/);
+    expect(end.errors).toEqual([
+      { file: expect.stringContaining('grey.png'), error: 'no face found' },
+      // The phone's HEIC and the camera's raw file of the folder are named, not passed over.
+      {
+        file: expect.stringContaining('IMG_0001.HEIC'),
+        error: expect.stringMatching(/cannot read.*convert it to JPEG/),
+      },
+      { file: expect.stringContaining('DSC_0002.nef'), error: expect.stringMatching(/cannot read/) },
+    ]);
     const progress = events.filter((e) => e.event === 'job:progress').map((e) => e.body as JobProgress);
     expect(progress.at(-1)).toMatchObject({ jobId, kind: 'batch', done: 3, total: 3 });
     expect((await readdir(outDir, { recursive: true })).sort()).toEqual([

@@ -192,6 +192,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
             reporter.result(report, () =>
               [
                 `${report.written} written, ${report.alreadyDone} already done, ${report.noFace.length} without a face, ${report.failed.length} failed (${report.files} photos, ${formatSeconds(report.seconds)})`,
+                ...report.unreadable.map((file) => `  not readable here (convert it to JPEG): ${file}`),
                 ...report.failed.map((f) => `  failed: ${f.error}`),
                 report.cancelled ? 'cancelled: run the same command to resume' : '',
               ]

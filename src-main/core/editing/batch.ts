@@ -58,6 +58,8 @@ export interface BatchReport {
   alreadyDone: number;
   noFace: string[];
   failed: { file: string; error: string }[];
+  /** photo files of the folder in formats that cannot be read (see unreadablePhotoExtensions), left as they are */
+  unreadable: string[];
   facesEdited: number;
   cancelled: boolean;
   seconds: number;
@@ -75,13 +77,14 @@ interface PlannedPhoto {
  */
 export async function runBatch(model: ExpressionModel, options: BatchOptions): Promise<BatchReport> {
   const started = performance.now();
-  const plan = await planBatch(options);
+  const { photos: plan, unreadable } = await planBatch(options);
   const report: BatchReport = {
     files: plan.length,
     written: 0,
     alreadyDone: 0,
     noFace: [],
     failed: [],
+    unreadable,
     facesEdited: 0,
     cancelled: false,
     seconds: 0,
@@ -160,9 +163,15 @@ async function processPhoto(edit: (photo: PlannedPhoto) => Promise<number>, phot
   }
 }
 
+export interface BatchPlan {
+  photos: PlannedPhoto[];
+  /** photo files of the folder that cannot be read (a selection has none: the gallery shows only readable ones) */
+  unreadable: string[];
+}
+
 /** Lists the photos and decides each output name, refusing setups that could touch an input. */
-export async function planBatch(options: BatchOptions): Promise<PlannedPhoto[]> {
-  if (options.photos) return planSelection(options.photos, options);
+export async function planBatch(options: BatchOptions): Promise<BatchPlan> {
+  if (options.photos) return { photos: await planSelection(options.photos, options), unreadable: [] };
   const inputDir = path.resolve(options.inputDir);
   const outputDir = path.resolve(options.outputDir);
   const info = await stat(inputDir).catch(() => undefined);
@@ -173,8 +182,9 @@ export async function planBatch(options: BatchOptions): Promise<PlannedPhoto[]> 
     throw new Error('the output folder is inside the input folder; with --recursive its outputs would be edited again');
   }
   await ensureWritableFolder(outputDir, 'the results');
-  const inputs = await listPhotos(inputDir, options.recursive ?? false);
-  return nameOutputs(inputs, (input) => path.relative(inputDir, input), outputDir, options);
+  const listing = await listFolder(inputDir, options.recursive ?? false);
+  const photos = nameOutputs(listing.photos, (input) => path.relative(inputDir, input), outputDir, options);
+  return { photos, unreadable: listing.unreadable };
 }
 
 /** A selection of photos from anywhere goes flat into the output folder. */
