@@ -342,6 +342,9 @@ function reportFinetune(reporter: Reporter, result: FinetuneResult): void {
     return [
       `profile "${profile.name}" (${profile.id}): ${profile.file}`,
       `trained ${result.stepsDone} steps in ${formatSeconds(result.secondsTraining)} on ${profile.faces.train} faces`,
+      ...(profile.editScale === undefined
+        ? []
+        : [`edits scaled by ${profile.editScale.toFixed(2)} to the base's strength (measured on the training faces)`]),
       ...metricsTable(profile.metrics),
       `activate with: mien profiles activate ${profile.id}`,
     ].join('\n');
