@@ -37,6 +37,15 @@ export function cropInput(crop: Uint8Array, size: number): tf.Tensor4D {
   return tf.tidy(() => tf.sub(tf.div(tf.tensor4d(crop, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D);
 }
 
+/** The model's decode of a crop with one label, back in 8-bit pixel values (how reconstruction is measured). */
+export function decodedPixels(model: ExpressionModel, crop: Uint8Array, label: number): Float32Array {
+  const size = model.config.size;
+  return tidyValues(() => {
+    const output = model.predict(cropInput(crop, size), [label]);
+    return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255));
+  });
+}
+
 /**
  * Share of the residual's colour (each pixel's departure from its own grey
  * level) that reaches the photo. An expression is a change of shape and

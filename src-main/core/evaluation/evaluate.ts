@@ -1,12 +1,10 @@
-import * as tf from '@tensorflow/tfjs';
-import { applyResiduals, cropInput, faceResidual } from '../editing/residual-edit.js';
+import { applyResiduals, decodedPixels, faceResidual } from '../editing/residual-edit.js';
 import { extractCrop, type CropFrame } from '../faces/alignment.js';
 import { descriptorDistance, detectFaces, judgeFace } from '../faces/detect-faces.js';
 import { readRgbImage, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { readLabelledRows, type LabelledRowsOptions } from '../training/dataset.js';
 import { psnr, ssim } from './image-metrics.js';
-import { tidyValues } from '../util/tidy-values.js';
 
 /** Identity is kept when the descriptors of original and edit are closer than this (face-api's usual threshold). */
 export const identityThreshold = 0.45;
@@ -108,10 +106,7 @@ export async function faceFrame(image: RgbImage): Promise<CropFrame> {
 function reconstruction(model: ExpressionModel, image: RgbImage, frame: CropFrame, label: number) {
   const size = model.config.size;
   const crop = extractCrop(image, frame, size);
-  const decoded = tidyValues(() => {
-    const output = model.predict(cropInput(crop, size), [label]);
-    return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255));
-  });
+  const decoded = decodedPixels(model, crop, label);
   return { psnr: psnr(crop, decoded), ssim: ssim(crop, decoded, size, size) };
 }
 

@@ -3,9 +3,8 @@
  * (original | smile off | smile on) while training, and at the end the same
  * figures `mien eval` reports, for the base and the fine-tuned model alike.
  */
-import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
-import { cropInput } from '../editing/residual-edit.js';
+import { decodedPixels } from '../editing/residual-edit.js';
 import { psnr } from '../evaluation/image-metrics.js';
 import { extractCrop } from '../faces/alignment.js';
 import { evaluateModel, type EvalReport } from '../evaluation/evaluate.js';
@@ -14,7 +13,6 @@ import { readRgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import type { FaceSet } from './face-set.js';
-import { tidyValues } from '../util/tidy-values.js';
 
 /** The figures of one model on the held-out faces. */
 export interface HoldoutMetrics {
@@ -92,10 +90,7 @@ export function validationPsnr(model: ExpressionModel, faces: PreviewFace[]): nu
   let sum = 0;
   for (const face of faces) {
     const crop = extractCrop(face.image, face.frame, size);
-    const decoded = tidyValues(() => {
-      const output = model.predict(cropInput(crop, size), [face.label]);
-      return tf.round(tf.clipByValue(tf.mul(tf.add(output, 1), 127.5), 0, 255));
-    });
+    const decoded = decodedPixels(model, crop, face.label);
     sum += Math.min(psnr(crop, decoded), 100);
   }
   return sum / Math.max(1, faces.length);
