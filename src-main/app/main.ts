@@ -1,9 +1,10 @@
-import { app, BrowserWindow, dialog, ipcMain, protocol, screen, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, screen, session, shell } from 'electron';
 import Store from 'electron-store';
 import { requestChannels } from '../contract/ipc-contract.js';
 import type { EventChannel } from '../contract/ipc-contract.js';
 import { createAppServices } from '../services/app-services.js';
 import type { AppServices, KeyValueStore } from '../services/app-services.js';
+import { appMenuTemplate } from './app-menu.js';
 import { appPaths } from './app-paths.js';
 import { electronDialogs } from './dialogs.js';
 import { registerRequestHandlers } from './ipc-handlers.js';
@@ -51,6 +52,7 @@ async function start(): Promise<void> {
 
   await app.whenReady();
   hardenSession(session.defaultSession);
+  Menu.setApplicationMenu(Menu.buildFromTemplate(appMenuTemplate(process.platform)));
 
   const services = await createAppServices({
     dataDir: app.getPath('userData'),

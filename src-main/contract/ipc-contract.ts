@@ -26,6 +26,17 @@ export type CropFrame = z.infer<typeof cropFrameSchema>;
 
 export const faceBoxSchema = z.object({ x: finite, y: finite, width: finite, height: finite });
 
+/** A box of a photo in its upright full-resolution pixels (what a zoomed-in editor shows). */
+export const photoRegionSchema = z
+  .object({
+    left: z.number().int().min(0),
+    top: z.number().int().min(0),
+    width: z.number().int().min(1).max(100_000),
+    height: z.number().int().min(1).max(100_000),
+  })
+  .strict();
+export type PhotoRegion = z.infer<typeof photoRegionSchema>;
+
 export const faceSchema = z.object({
   id: z.string(),
   box: faceBoxSchema,
@@ -241,6 +252,8 @@ export const requests = {
         faces: z.array(faceChoiceSchema).max(64),
         /** longest side of the preview image */
         maxSide: z.number().int().min(64).max(4096).default(1600),
+        /** only this box of the photo, edited at full resolution (a zoomed-in view); the whole photo without it */
+        region: photoRegionSchema.optional(),
       })
       .strict(),
     reply: z.object({
@@ -248,6 +261,8 @@ export const requests = {
       mime: z.string(),
       width: z.number(),
       height: z.number(),
+      /** the box of the photo the image shows (the region asked for, kept inside the photo) */
+      region: photoRegionSchema,
     }),
   },
   'photo:edits': {

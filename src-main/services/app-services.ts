@@ -217,8 +217,8 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
 
     'photo:faces': async ({ photo }) => compute.call('faces', await access.check(photo)),
 
-    'photo:preview': async ({ photo, faces, maxSide }) =>
-      compute.call('preview', await access.check(photo), faces, maxSide),
+    'photo:preview': async ({ photo, faces, maxSide, region }) =>
+      compute.call('preview', await access.check(photo), faces, maxSide, region),
 
     'photo:edits': async ({ photo }) => {
       const found = await sidecars.read(await access.check(photo));

@@ -1,14 +1,20 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import type { CropFrame, Face, FaceChoice } from '../contract/ipc-contract.js';
+import type { CropFrame, Face, FaceChoice, PhotoRegion } from '../contract/ipc-contract.js';
 import { selectBackend, type BackendChoice, type BackendReport } from '../core/backend/select-backend.js';
 import { defaultBatchThreads, runBatch, type BatchOptions, type BatchReport } from '../core/editing/batch.js';
-import { editPhoto, findPhotoFaces, freeOutputName, writeEditedPhoto } from '../core/editing/edit-photo.js';
+import {
+  editPhoto,
+  findPhotoFaces,
+  freeOutputName,
+  readEditedRegion,
+  writeEditedPhoto,
+} from '../core/editing/edit-photo.js';
 import { writePair, type PairOptions } from '../core/editing/pairs.js';
 import { applyResiduals, faceResidual } from '../core/editing/residual-edit.js';
 import type { DetectedFace } from '../core/faces/detect-faces.js';
-import { ImageError, readRgbImage } from '../core/images/read-image.js';
+import { ImageError, readRgbImage, regionInside } from '../core/images/read-image.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
 import { runCollect, runFinetune, type CollectJob, type FinetuneJob, type FinetuneUpdate } from './finetune-jobs.js';
 import { ensureWritableFolder } from '../core/util/write-failure.js';
@@ -26,6 +32,15 @@ export interface PhotoFaces {
   width: number;
   height: number;
   faces: Face[];
+}
+
+export interface PhotoPreview {
+  image: Uint8Array;
+  mime: string;
+  width: number;
+  height: number;
+  /** the box of the photo the image shows */
+  region: PhotoRegion;
 }
 
 export interface ExportOptions {
@@ -89,12 +104,14 @@ export class ComputeService {
     return result;
   }
 
-  /** The photo at `maxSide` with each chosen face edited: what the editor shows while the user works. */
-  async preview(
-    photo: string,
-    choices: FaceChoice[],
-    maxSide: number,
-  ): Promise<{ image: Uint8Array; mime: string; width: number; height: number }> {
+  /**
+   * The photo at `maxSide` with each chosen face edited: what the editor shows
+   * while the user works. With a region, only that box of the photo, edited
+   * at full resolution exactly as an export is (a zoomed-in view), then
+   * scaled down to `maxSide` if it is larger.
+   */
+  async preview(photo: string, choices: FaceChoice[], maxSide: number, region?: PhotoRegion): Promise<PhotoPreview> {
+    if (region) return this.regionPreview(photo, choices, maxSide, region);
     const model = this.requireModel();
     const { faces } = await this.faces(photo);
     const image = await readRgbImage(photo, { maxSide });
@@ -108,10 +125,25 @@ export class ComputeService {
       };
     });
     const edited = residuals.length > 0 ? applyResiduals(image, residuals) : image;
-    const jpeg = await sharp(edited.data, { raw: { width: edited.width, height: edited.height, channels: 3 } })
-      .jpeg({ quality: 90 })
-      .toBuffer();
-    return { image: new Uint8Array(jpeg), mime: 'image/jpeg', width: edited.width, height: edited.height };
+    const whole = { left: 0, top: 0, width: image.originalWidth, height: image.originalHeight };
+    return previewJpeg(sharp(edited.data, { raw: { width: edited.width, height: edited.height, channels: 3 } }), whole);
+  }
+
+  private async regionPreview(
+    photo: string,
+    choices: FaceChoice[],
+    maxSide: number,
+    wanted: PhotoRegion,
+  ): Promise<PhotoPreview> {
+    const model = this.requireModel();
+    const { faces, width, height } = await this.faces(photo);
+    const region = regionInside(wanted, width, height);
+    if (!region) throw new ImageError(photo, `the region asked for lies outside the ${width}x${height} photo`);
+    const edit = choices.length > 0 ? await editPhoto(photo, model, this.editRequest(photo, faces, choices)) : {};
+    const pixels = await readEditedRegion(photo, edit, region);
+    const raw = { width: pixels.width, height: pixels.height, channels: 3 as const };
+    const image = sharp(pixels.data, { raw }).resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true });
+    return previewJpeg(image, region);
   }
 
   /** Writes the edited photo at full resolution into `outDir` as a new file. */
@@ -270,6 +302,11 @@ export class ComputeService {
     // The faces this photo version was found to have: the export does not run the detector again.
     return { target: 0, targets, frames, faces };
   }
+}
+
+async function previewJpeg(image: sharp.Sharp, region: PhotoRegion): Promise<PhotoPreview> {
+  const { data, info } = await image.jpeg({ quality: 90 }).toBuffer({ resolveWithObject: true });
+  return { image: new Uint8Array(data), mime: 'image/jpeg', width: info.width, height: info.height, region };
 }
 
 function toFace(face: DetectedFace): Face {

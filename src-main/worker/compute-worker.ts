@@ -43,7 +43,7 @@ function call(method: ToWorker['method'], args: unknown[]): Promise<unknown> | u
     case 'faces':
       return service.faces(a[0]!);
     case 'preview':
-      return service.preview(a[0]!, a[1]!, a[2]!);
+      return service.preview(a[0]!, a[1]!, a[2]!, a[3]);
     case 'exportPhoto':
       return service.exportPhoto(a[0]!, a[1]!, a[2]!, a[3]!);
     case 'batch':

@@ -2,7 +2,6 @@ import type {
   CropFrame,
   EventChannel,
   EventOf,
-  FaceChoice,
   MienBridge,
   ReplyOf,
   RequestChannel,
@@ -84,8 +83,9 @@ export class MienApi {
     return this.call('photo:faces', { photo });
   }
 
-  preview(photo: string, faces: FaceChoice[], maxSide?: number) {
-    return this.call('photo:preview', maxSide === undefined ? { photo, faces } : { photo, faces, maxSide });
+  /** The photo (or, with `region`, one box of it at full resolution) with the faces edited as chosen. */
+  preview(request: RequestOf<'photo:preview'>) {
+    return this.call('photo:preview', request);
   }
 
   edits(photo: string) {

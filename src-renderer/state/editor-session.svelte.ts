@@ -2,6 +2,7 @@ import type { ReplyOf, RequestOf } from '../../src-main/contract/ipc-contract.js
 import { messageOf, type EditRecordFace, type MienApi } from '../lib/api.js';
 import { LatestRequest } from '../lib/latest-request.js';
 import { ObjectUrlSlot } from '../lib/object-url.js';
+import { DetailPreview, sameDetailView, type DetailView } from './detail-preview.svelte.js';
 import type { EditorState } from './editor-state.svelte.js';
 import type { Notifications } from './notifications.svelte.js';
 
@@ -20,10 +21,16 @@ export interface EditorSessionOptions {
  * Talks to the main process for the photo in the editor: detects its faces and
  * restores its saved edits when it opens, asks for a live preview after each
  * change (debounced, stale replies dropped) and writes the edit record back.
+ * While the stage is zoomed in past what the preview holds, it also keeps
+ * full-resolution images of the box on screen, before and after the edit.
  */
 export class EditorSession {
   previewUrl = $state<string | null>(null);
   previewBusy = $state(false);
+  /** the original's pixels of the zoomed-in box */
+  readonly originalDetail: DetailPreview;
+  /** the edited pixels of the zoomed-in box, as an export has them */
+  readonly editedDetail: DetailPreview;
   saving = $state(false);
   /** the edits on screen are not yet in the photo's edit record */
   unsaved = $state(false);
@@ -34,6 +41,7 @@ export class EditorSession {
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   /** the record last written (or read) per photo, to skip writing the same again */
   private savedRecord = '';
+  private detailView: DetailView | null = null;
 
   constructor(
     private readonly api: MienApi,
@@ -43,7 +51,7 @@ export class EditorSession {
   ) {
     this.preview = new LatestRequest(
       {
-        run: (input) => this.api.preview(input.photo, input.faces, input.maxSide),
+        run: (input) => this.api.preview(input),
         done: (reply, input) => {
           if (input.photo === this.editor.photo) this.previewUrl = this.slot.set(reply.image, reply.mime);
         },
@@ -52,6 +60,27 @@ export class EditorSession {
       },
       options.previewDelayMs ?? 250,
     );
+    const detail = () =>
+      new DetailPreview(
+        api,
+        () => this.editor.photo,
+        (error) => this.notices.error(error, 'Preview'),
+        options.previewDelayMs ?? 250,
+      );
+    this.originalDetail = detail();
+    this.editedDetail = detail();
+  }
+
+  /** Longest side of whole-photo previews: a view showing more than that needs detail images. */
+  get previewSide(): number {
+    return this.options.previewSide ?? 1600;
+  }
+
+  /** The stage shows this box of the photo zoomed in (null: the preview is sharp enough). */
+  showDetail(view: DetailView | null): void {
+    if (sameDetailView(view, this.detailView)) return;
+    this.detailView = view;
+    this.refreshDetail();
   }
 
   async open(photo: string): Promise<void> {
@@ -59,6 +88,8 @@ export class EditorSession {
     const sequence = ++this.loadSequence;
     this.preview.cancel();
     this.clearPreview();
+    this.detailView = null;
+    this.refreshDetail();
     this.editor.open(photo);
     try {
       const [faces, saved] = await Promise.all([
@@ -70,6 +101,7 @@ export class EditorSession {
       this.savedRecord = JSON.stringify(saved?.faces ?? []);
       this.editor.detected(faces, saved);
       this.changed();
+      this.refreshDetail();
     } catch (error) {
       if (sequence !== this.loadSequence) return;
       this.editor.failed(messageOf(error));
@@ -82,12 +114,13 @@ export class EditorSession {
     const photo = this.editor.photo;
     if (!photo || this.editor.status !== 'ready') return;
     if (this.editor.hasEdits) {
-      this.preview.request({ photo, faces: this.editor.faceChoices(), maxSide: this.options.previewSide ?? 1600 });
+      this.preview.request({ photo, faces: this.editor.faceChoices(), maxSide: this.previewSide });
     } else {
       // Nothing edited: the original is the preview, no need to ask for one.
       this.preview.cancel();
       this.clearPreview();
     }
+    this.refreshEditedDetail(photo);
     const record = this.editor.editRecord();
     this.unsaved = JSON.stringify(record) !== this.savedRecord;
     if (this.unsaved) this.scheduleSave(photo, record);
@@ -118,6 +151,28 @@ export class EditorSession {
   close(): void {
     this.preview.cancel();
     this.clearPreview();
+    this.detailView = null;
+    this.refreshDetail();
+  }
+
+  /** Detail images of the current view: both asked for again, or both dropped without a view. */
+  private refreshDetail(): void {
+    const photo = this.editor.photo;
+    if (!this.detailView || !photo || this.editor.status !== 'ready') {
+      this.originalDetail.clear();
+      this.editedDetail.clear();
+      return;
+    }
+    this.originalDetail.request({ photo, faces: [], ...this.detailView });
+    this.refreshEditedDetail(photo);
+  }
+
+  private refreshEditedDetail(photo: string): void {
+    if (this.detailView && this.editor.hasEdits) {
+      this.editedDetail.request({ photo, faces: this.editor.faceChoices(), ...this.detailView });
+    } else {
+      this.editedDetail.clear();
+    }
   }
 
   private scheduleSave(photo: string, record: EditRecordFace[]): void {

@@ -56,6 +56,7 @@ const fake = await vi.hoisted(async () => {
     services,
     storeData,
     createAppServices: vi.fn(async (_options: Record<string, unknown>) => services),
+    menu: { buildFromTemplate: vi.fn((template: unknown) => ({ template })), setApplicationMenu: vi.fn() },
     ipcHandlers: new Map<string, (event: unknown, payload: unknown) => Promise<unknown>>(),
     protocolHandlers: new Map<string, (request: Request) => Promise<Response>>(),
     protocol: {
@@ -74,6 +75,7 @@ vi.mock('electron', () => ({
   BrowserWindow: fake.FakeWindow,
   dialog: { showOpenDialog: vi.fn(), showSaveDialog: vi.fn(), showErrorBox: vi.fn() },
   ipcMain: { handle: (channel: string, handler: never) => fake.ipcHandlers.set(channel, handler) },
+  Menu: fake.menu,
   protocol: {
     ...fake.protocol,
     handle: (scheme: string, handler: never) => fake.protocolHandlers.set(scheme, handler),
@@ -127,6 +129,13 @@ describe('the Electron main process', () => {
     expect(window.options).toMatchObject({ x: 50, y: 60, width: 1200, height: 800 });
     expect(window.options.webPreferences).toEqual({ ...secureWebPreferences, preload: '/opt/mien/out/preload.cjs' });
     expect(window.loadFile).toHaveBeenCalledWith(path.join('/opt/mien', 'out', 'renderer', 'index.html'));
+  });
+
+  it('sets a menu without page zoom, whose keys zoom the photo in the editor', () => {
+    const menu = fake.menu.setApplicationMenu.mock.calls[0]?.[0] as { template: unknown } | undefined;
+    const roles = JSON.stringify(menu?.template);
+    expect(roles).toContain('editMenu');
+    expect(roles).not.toMatch(/zoomIn|zoomOut|resetZoom|viewMenu/);
   });
 
   it('locks down the default session', () => {

@@ -138,6 +138,61 @@ describe('the app in a browser', () => {
     await screenshot('3-edited');
   });
 
+  it('zooms to a face at full resolution, pans, and fits the photo again', async () => {
+    // A photo larger than the editor's preview, where zooming in needs full-resolution pixels.
+    await page.keyboard.press('Alt+ArrowLeft');
+    await page.getByRole('heading', { name: 'obama-1080p.jpg' }).waitFor();
+    await page.getByRole('button', { name: 'Select face 1' }).waitFor({ timeout: 60_000 });
+    const unchecked = page.getByRole('radiogroup', { name: 'Expression' }).getByRole('radio', { checked: false });
+    await unchecked.check();
+    await expect.poll(() => page.getByTestId('preview-image').count(), { timeout: 60_000 }).toBe(1);
+
+    const zoom = page.getByRole('group', { name: 'Zoom' });
+    const level = async () => Number((await zoom.getByLabel('Zoom level').textContent())!.replace('%', ''));
+    const fitted = await level();
+    await zoom.getByRole('button', { name: 'Face' }).click();
+    expect(await level()).toBeGreaterThan(1.5 * fitted);
+    // The edited face is shown from the full-resolution photo: an image of the part of the photo on
+    // screen, covering the stage (to within a photo pixel), with as many pixels as the screen or the
+    // photo has there, whichever is fewer.
+    const zoomedScale = (await level()) / 100;
+    const detail = page.getByTestId('detail-edited');
+    await detail.waitFor({ timeout: 60_000 });
+    const sharp = () =>
+      detail.evaluate((img: HTMLImageElement, scale) => {
+        const box = img.getBoundingClientRect();
+        const stage = img.closest('.stage')!.getBoundingClientRect();
+        const covers =
+          box.left <= stage.left + 0.5 &&
+          box.top <= stage.top + 0.5 &&
+          box.right >= stage.right - 0.5 &&
+          box.bottom >= stage.bottom - 0.5 &&
+          box.width <= stage.width + 2 * scale + 1 &&
+          box.height <= stage.height + 2 * scale + 1;
+        return img.complete && covers && img.naturalWidth >= Math.min(box.width, box.width / scale) - 1;
+      }, zoomedScale);
+    await expect.poll(sharp, { timeout: 60_000 }).toBe(true);
+    await screenshot('3b-zoomed');
+
+    // Dragging the photo beside the face pans the view: the crop frame follows the pointer.
+    const crop = page.getByLabel(/^Crop frame of/);
+    const before = (await crop.boundingBox())!;
+    const start = { x: before.x + before.width + 40, y: before.y + before.height / 2 };
+    await page.mouse.move(start.x, start.y);
+    await page.mouse.down();
+    await page.mouse.move(start.x - 60, start.y, { steps: 4 });
+    await page.mouse.up();
+    expect(Math.round((await crop.boundingBox())!.x - before.x)).toBe(-60);
+
+    await page.keyboard.press('Control+0');
+    expect(await level()).toBe(fitted);
+    await expect.poll(() => detail.count()).toBe(0);
+    await page.getByRole('button', { name: 'Reset all' }).click();
+    await page.keyboard.press('Alt+ArrowRight');
+    await page.getByRole('heading', { name: 'obama.jpg' }).waitFor();
+    await page.getByRole('button', { name: 'Select face 1' }).waitFor({ timeout: 60_000 });
+  });
+
   it('runs a small batch with progress and a summary', async () => {
     const outDir = path.join(root, 'batch-out');
     await page.getByRole('tab', { name: 'Batch' }).click();

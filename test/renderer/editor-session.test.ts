@@ -177,4 +177,63 @@ describe('EditorSession', () => {
       faces: editor.faceChoices(),
     });
   });
+
+  describe('zoomed in', () => {
+    const region = { left: 800, top: 300, width: 400, height: 300 };
+    const view = { region, maxSide: 800 };
+    const regionReply = (payload: Record<string, unknown>) => ({ ...jpeg, region: payload['region'] ?? region });
+
+    test('keeps full-resolution images of the box on screen: the original, and the edit once there is one', async () => {
+      const { session, editor, calls } = setup({ 'photo:preview': regionReply });
+      await session.open('/p/a.jpg');
+      session.showDetail(view);
+      await vi.advanceTimersByTimeAsync(250);
+      const asked = () => calls.filter((c) => c.channel === 'photo:preview').map((c) => c.payload);
+      expect(asked()).toEqual([{ photo: '/p/a.jpg', faces: [], region, maxSide: 800 }]);
+      expect(session.originalDetail.image?.region).toEqual(region);
+      expect(session.editedDetail.image).toBeNull();
+
+      editor.setExpression('face-1', 'smiling');
+      session.changed();
+      await vi.advanceTimersByTimeAsync(250);
+      expect(asked().slice(1)).toEqual([
+        { photo: '/p/a.jpg', faces: editor.faceChoices(), maxSide: 1600 },
+        { photo: '/p/a.jpg', faces: editor.faceChoices(), region, maxSide: 800 },
+      ]);
+      expect(session.editedDetail.image?.region).toEqual(region);
+
+      // The same view again asks for nothing; undoing the edit drops the edited image.
+      session.showDetail({ region: { ...region }, maxSide: 800 });
+      editor.undo();
+      session.changed();
+      await vi.advanceTimersByTimeAsync(250);
+      expect(asked()).toHaveLength(3);
+      expect(session.editedDetail.image).toBeNull();
+      expect(session.originalDetail.image).not.toBeNull();
+    });
+
+    test('zooming out or opening another photo drops them, and a late reply for the old photo is ignored', async () => {
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const { session } = setup({
+        'photo:preview': async (payload) => {
+          if (payload['photo'] === '/p/a.jpg') await held;
+          return regionReply(payload);
+        },
+      });
+      await session.open('/p/a.jpg');
+      session.showDetail(view);
+      await vi.advanceTimersByTimeAsync(250);
+      await session.open('/p/b.jpg');
+      release();
+      await vi.runAllTimersAsync();
+      expect(session.originalDetail.image).toBeNull();
+
+      session.showDetail(view);
+      await vi.advanceTimersByTimeAsync(250);
+      expect(session.originalDetail.image?.region).toEqual(region);
+      session.showDetail(null);
+      expect(session.originalDetail.image).toBeNull();
+    });
+  });
 });

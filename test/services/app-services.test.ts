@@ -153,6 +153,57 @@ describe('editing through the services', () => {
     expect(unknownFace.message).toMatch(/no face-9 in this photo/);
   });
 
+  it('shows a zoomed-in box at full resolution, with the pixels the export writes there', async () => {
+    type Found = { width: number; faces: { frame: { centerX: number; centerY: number; size: number } }[] };
+    type Preview = { image: Uint8Array; width: number; height: number; region: Record<string, number> };
+    const found = await call<Found>('photo:faces', { photo: photo() });
+    const { frame } = found.faces[0]!;
+    const side = Math.round(frame.size);
+    const region = {
+      left: Math.max(0, Math.round(frame.centerX - side / 2)),
+      top: Math.max(0, Math.round(frame.centerY - side / 2)),
+      width: side,
+      height: side,
+    };
+    const faces = [{ id: 'face-1', target: 0 }];
+    const zoomed = await call<Preview>('photo:preview', { photo: photo(), faces, region, maxSide: 4096 });
+    expect(zoomed.region).toEqual(region);
+    expect([zoomed.width, zoomed.height]).toEqual([side, side]);
+
+    const exported = await call<{ file: string }>('photo:export', {
+      photo: photo(),
+      faces,
+      outDir: path.join(root, 'zoom-check'),
+      format: 'png',
+    });
+    const truth = await sharp(exported.file).extract(region).raw().toBuffer();
+    const original = await sharp(photo()).extract(region).raw().toBuffer();
+    const shown = await sharp(zoomed.image).raw().toBuffer();
+    // Where the edit changed a pixel (this untrained model's edits are faint at full resolution),
+    // the view shows the exported value, not the original's (up to its own JPEG coding).
+    const changed = [...truth.keys()].filter((i) => Math.abs(truth[i]! - original[i]!) > 4);
+    const meanDifference = (a: Buffer) =>
+      changed.reduce((sum, i) => sum + Math.abs(a[i]! - shown[i]!), 0) / changed.length;
+    expect(changed.length).toBeGreaterThan(100);
+    expect(meanDifference(truth)).toBeLessThan(meanDifference(original) / 2);
+
+    const small = await call<Preview>('photo:preview', { photo: photo(), faces, region, maxSide: 100 });
+    expect([small.width, small.height]).toEqual([100, 100]);
+    // A box reaching past the photo's edge is cut at it; one outside it is refused.
+    const edge = { left: found.width - 50, top: 0, width: 200, height: 80 };
+    const cut = await call<Preview>('photo:preview', { photo: photo(), faces: [], region: edge, maxSide: 400 });
+    expect(cut.region).toEqual({ left: found.width - 50, top: 0, width: 50, height: 80 });
+    const beyond = await failure('photo:preview', {
+      photo: photo(),
+      faces: [],
+      region: { ...edge, left: found.width },
+    });
+    expect(beyond.message).toMatch(/outside the \d+x\d+ photo/);
+    expect((await failure('photo:preview', { photo: photo(), faces: [], region: { ...edge, width: 0 } })).code).toBe(
+      'invalid-payload',
+    );
+  });
+
   it('saves and restores edit records, and exports into a chosen folder only', async () => {
     const faces = [
       { id: 'face-1', frame: { centerX: 300, centerY: 200, size: 150, angle: 0.1 }, source: 0.2, target: 1 },

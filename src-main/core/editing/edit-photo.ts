@@ -17,6 +17,7 @@ import {
   readRgbRegion,
   wholeArea,
   type PhotoArea,
+  type PhotoRegion,
   type RgbImage,
 } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
@@ -134,13 +135,36 @@ async function facesAndSize(
 /** The edited photo whole, as `readRgbImage` reads the source (for before/after pictures). */
 export async function readEditedImage(file: string, edit: Pick<PhotoEdit, 'area'>): Promise<RgbImage> {
   const image = await readRgbImage(file);
-  const area = edit.area;
-  if (!area) return image;
-  for (let y = 0; y < area.height; y++) {
-    const row = area.data.subarray(y * area.width * 3, (y + 1) * area.width * 3);
-    image.data.set(row, ((area.top + y) * image.width + area.left) * 3);
-  }
+  if (edit.area) pasteOverlap(wholeArea(image), edit.area);
   return image;
+}
+
+/**
+ * One box of the edited photo at full resolution, as `readRgbRegion` reads
+ * the source (a zoomed-in view): the source's pixels with the edited ones
+ * laid over wherever the edit's area reaches into the box.
+ */
+export async function readEditedRegion(
+  file: string,
+  edit: Pick<PhotoEdit, 'area'>,
+  region: PhotoRegion,
+): Promise<PhotoArea> {
+  const pixels = await readRgbRegion(file, region);
+  if (edit.area) pasteOverlap(pixels, edit.area);
+  return pixels;
+}
+
+/** Copies the pixels of `from` that fall inside `into` (both areas of the same photo). */
+function pasteOverlap(into: PhotoArea, from: PhotoArea): void {
+  const left = Math.max(into.left, from.left);
+  const top = Math.max(into.top, from.top);
+  const right = Math.min(into.left + into.width, from.left + from.width);
+  const bottom = Math.min(into.top + into.height, from.top + from.height);
+  for (let y = top; y < bottom; y++) {
+    const start = ((y - from.top) * from.width + left - from.left) * 3;
+    const row = from.data.subarray(start, start + (right - left) * 3);
+    into.data.set(row, ((y - into.top) * into.width + left - into.left) * 3);
+  }
 }
 
 /**

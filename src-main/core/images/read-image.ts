@@ -86,6 +86,15 @@ export async function readRgbRegion(file: string, region: PhotoRegion): Promise<
   };
 }
 
+/** The part of `region` inside a photo of this size, or undefined when they do not overlap. */
+export function regionInside(region: PhotoRegion, width: number, height: number): PhotoRegion | undefined {
+  const left = Math.max(0, Math.floor(region.left));
+  const top = Math.max(0, Math.floor(region.top));
+  const right = Math.min(width, Math.ceil(region.left + region.width));
+  const bottom = Math.min(height, Math.ceil(region.top + region.height));
+  return right > left && bottom > top ? { left, top, width: right - left, height: bottom - top } : undefined;
+}
+
 /** The upright size of a photo (EXIF orientations 5-8 swap width and height), from its header. */
 export async function readPhotoSize(file: string): Promise<{ width: number; height: number }> {
   await checkFile(file);
