@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { cropBounds, extractCrop, sampleBilinear, type CropFrame } from '../faces/alignment.js';
+import { cropBounds, extractCrop, type CropFrame } from '../faces/alignment.js';
 import { wholeArea, type PhotoArea, type RgbImage } from '../images/read-image.js';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { tidyValues } from '../util/tidy-values.js';
@@ -164,26 +164,53 @@ function applyOne(area: PhotoArea, frame: CropFrame, residual: Float32Array, siz
   if (x0 < left || y0 < top || x1 >= left + width || y1 >= top + area.height) {
     throw new Error('the area edited does not hold the face mask');
   }
-  const sample = [0, 0, 0];
   const span = maskSpans(frame, cos, sin);
+  const last = size - 1;
+  // Crop fractions are linear in the photo column: u = u0 + du * x along a row.
+  const du = cos / frame.size;
+  const dv = -sin / frame.size;
+  // The hot loop of a photo edit (a large face has a million pixels under its mask): the
+  // residual's bilinear sample and the mask are written out here, with no call or temporary
+  // per pixel.
   for (let y = y0; y <= y1; y++) {
     const columns = span(y);
     if (!columns) continue;
     const from = Math.max(x0, columns[0]);
     const to = Math.min(x1, columns[1]);
+    const py = y + 0.5 - frame.centerY;
+    const px0 = 0.5 - frame.centerX;
+    const u0 = (cos * px0 + sin * py) / frame.size + 0.5;
+    const v0 = (-sin * px0 + cos * py) / frame.size + 0.5;
     for (let x = from; x <= to; x++) {
       // Inverse similarity: photo pixel centre -> crop fractions.
-      const px = x + 0.5 - frame.centerX;
-      const py = y + 0.5 - frame.centerY;
-      const u = (cos * px + sin * py) / frame.size + 0.5;
-      const v = (-sin * px + cos * py) / frame.size + 0.5;
+      const u = u0 + du * x;
+      const v = v0 + dv * x;
       const weight = maskWeight(u, v);
       if (weight === 0) continue;
-      sampleBilinear(residual, size, size, u * size - 0.5, v * size - 0.5, sample);
+      // Bilinear, clamped to the residual's edges (as sampleBilinear).
+      const sx = Math.min(Math.max(u * size - 0.5, 0), last);
+      const sy = Math.min(Math.max(v * size - 0.5, 0), last);
+      const cx = Math.floor(sx);
+      const cy = Math.floor(sy);
+      const fx = sx - cx;
+      const fy = sy - cy;
+      const cx1 = cx < last ? cx + 1 : last;
+      const cy1 = cy < last ? cy + 1 : last;
+      const i00 = (cy * size + cx) * 3;
+      const i01 = (cy * size + cx1) * 3;
+      const i10 = (cy1 * size + cx) * 3;
+      const i11 = (cy1 * size + cx1) * 3;
+      const w00 = weight * (1 - fx) * (1 - fy);
+      const w01 = weight * fx * (1 - fy);
+      const w10 = weight * (1 - fx) * fy;
+      const w11 = weight * fx * fy;
       const o = ((y - top) * width + x - left) * 3;
       for (let c = 0; c < 3; c++) {
-        const value = data[o + c]! + weight * sample[c]!;
-        data[o + c] = value < 0 ? 0 : value > 255 ? 255 : Math.round(value);
+        const change =
+          residual[i00 + c]! * w00 + residual[i01 + c]! * w01 + residual[i10 + c]! * w10 + residual[i11 + c]! * w11;
+        const value = data[o + c]! + change;
+        // (value + 0.5) | 0 is Math.round for the values in 0..255 here, at a fraction of its cost.
+        data[o + c] = value < 0 ? 0 : value > 255 ? 255 : (value + 0.5) | 0;
       }
     }
   }
