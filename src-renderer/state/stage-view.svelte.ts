@@ -79,6 +79,16 @@ export class StageViewState {
     this.view = zoomAround(this.stage, this.photo, this.view, factor, point);
   }
 
+  /** A double click: back to fit when zoomed in, otherwise actual pixels at the point clicked. */
+  toggleAt(point: { x: number; y: number }): void {
+    if (this.zoomed) {
+      this.fit();
+      return;
+    }
+    const actual = 1 / this.pixelRatio / this.layout.scale;
+    this.zoomAt(actual, point);
+  }
+
   pan(dx: number, dy: number): void {
     this.view = panBy(this.stage, this.photo, this.view, dx, dy);
   }
