@@ -302,6 +302,12 @@ describe('the app in a browser', () => {
     const card = page.getByRole('article', { name: 'My faces' });
     await card.getByText(/Fine-tuned from/).waitFor();
     await card.getByRole('button', { name: /^Roll back to/ }).waitFor();
+    // The shipped model's recorded evaluation reads as words, not field names.
+    const shipped = page.getByRole('article', { name: /^Mien default/ });
+    expect(await shipped.getByRole('term').allTextContents()).toEqual(
+      expect.arrayContaining(['Smile added', 'Smile removed', 'Identity kept', 'Reconstruction']),
+    );
+    expect(await shipped.getByText('smileOnSuccess').count()).toBe(0);
     await screenshot('11-models-profile');
     expect(pageErrors).toEqual([]);
   });
