@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
@@ -20,6 +21,7 @@ import {
   fastDetector,
   judgeFace,
   judgeFrame,
+  loadFaceApi,
   scaleFace,
 } from '../../src-main/core/faces/detect-faces.js';
 import { ImageError, readRgbImage } from '../../src-main/core/images/read-image.js';
@@ -150,6 +152,34 @@ describe('face detection', () => {
   it('finds no face in a photo without one', async () => {
     const wall = await writePlainWall(await mkdtemp(path.join(os.tmpdir(), 'mien-img-')));
     expect(await detectFaces(await readRgbImage(wall))).toEqual([]);
+  });
+
+  it("runs face-api's SSD with fused layers, to the same boxes and scores as face-api's own pass", async () => {
+    const faceapi = await loadFaceApi();
+    // face-api declares its own copy of tfjs' types; the tensors are the same objects.
+    type Pass = (input: unknown) => { boxes: tf.Tensor[]; scores: tf.Tensor[] };
+    const net = faceapi.nets.ssdMobilenetv1 as unknown as { forwardInput: Pass };
+    // Installed at load: the instance's pass is the fused one, the class's is face-api's.
+    expect(Object.hasOwn(net, 'forwardInput')).toBe(true);
+    const ownPass = (Object.getPrototypeOf(net) as { forwardInput: Pass }).forwardInput;
+    for (const file of ['obama_and_biden.jpg', 'kit_with_rose.jpg']) {
+      const image = await readRgbImage(path.join(photos, file), { maxSide: detectionSide });
+      const pixels = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
+      const input = await faceapi.toNetInput(pixels as unknown as Parameters<typeof faceapi.toNetInput>[0]);
+      const [theirs, ours] = [ownPass.call(net, input), net.forwardInput(input)];
+      const largest = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+      expect(largest(theirs.boxes[0]!, ours.boxes[0]!)).toBeLessThan(1e-4);
+      expect(largest(theirs.scores[0]!, ours.scores[0]!)).toBeLessThan(1e-4);
+      // The comparison means something: some anchor holds a face.
+      expect(tf.max(ours.scores[0]!).dataSync()[0]).toBeGreaterThan(0.9);
+      tf.dispose([pixels, ...theirs.boxes, ...theirs.scores, ...ours.boxes, ...ours.scores]);
+    }
+    // A detection leaves no tensor behind.
+    const image = await readRgbImage(path.join(photos, 'two_people.jpg'), { maxSide: detectionSide });
+    await detectFaces(image);
+    const before = tf.memory().numTensors;
+    await detectFaces(image);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 
