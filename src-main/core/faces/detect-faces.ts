@@ -36,9 +36,10 @@ export interface DetectedFace {
  * Which network finds the faces (landmarks, expressions and the aligned frame
  * come after it, the same for both):
  * - 'accurate' (the default): face-api's SSD MobileNet v1, which also finds
- *   small and partly hidden faces; about 530 ms of CPU per photo on the
- *   WebAssembly backend (its input is always 512x512).
- * - 'fast': face-api's TinyFaceDetector, about a third of that; it can miss
+ *   small and partly hidden faces; its network takes about 290 ms of CPU per
+ *   photo on the WebAssembly backend (its input is always 512x512), with its
+ *   layers fused (fused-ssd.ts), where face-api's own pass takes about 355.
+ * - 'fast': face-api's TinyFaceDetector, about half of that; it can miss
  *   small or partly hidden faces, e.g. one cut by the photo's edge (see
  *   `fastDetector`). For big batches. Its boxes are squarer and larger than
  *   SSD's, and face-api reads expressions on the detector's box, so a smile
@@ -77,8 +78,9 @@ export const defaultMinConfidence = 0.3;
  * image edge in obama_partial_face.jpg (0.34 or less) and the hidden face in
  * greyscale (0.38); no false faces matter more than every last face. Where it
  * finds a face, the aligned frame's centre is within about 1% of the frame's
- * size of SSD's and its size within 3%. It takes about 210 ms per photo where
- * SSD takes 620 (WebAssembly backend, one thread on a busy two-core machine).
+ * size of SSD's and its size within 3%. It took about 210 ms per photo where
+ * SSD, before its layers were fused, took 620 (WebAssembly backend, one thread
+ * on a busy two-core machine).
  */
 export const fastDetector = { inputSize: 512, scoreThreshold: 0.4 } as const;
 
