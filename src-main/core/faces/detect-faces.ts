@@ -39,7 +39,7 @@ export interface DetectedFace {
  *   small and partly hidden faces; its network takes about 290 ms of CPU per
  *   photo on the WebAssembly backend (its input is always 512x512), with its
  *   layers fused (fused-ssd.ts), where face-api's own pass takes about 355.
- * - 'fast': face-api's TinyFaceDetector, about half of that; it can miss
+ * - 'fast': face-api's TinyFaceDetector, about 125 ms; it can miss
  *   small or partly hidden faces, e.g. one cut by the photo's edge (see
  *   `fastDetector`). For big batches. Its boxes are squarer and larger than
  *   SSD's, and face-api reads expressions on the detector's box, so a smile
