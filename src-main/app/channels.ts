@@ -10,6 +10,7 @@ import type { EventChannel, RequestChannel } from '../contract/ipc-contract.js';
 const requestChannelRecord: Record<RequestChannel, true> = {
   'app:status': true,
   'library:chooseFolder': true,
+  'file:showInFolder': true,
   'library:open': true,
   'library:recent': true,
   'photo:faces': true,

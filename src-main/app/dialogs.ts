@@ -1,14 +1,15 @@
 import path from 'node:path';
-import type { BrowserWindow, Dialog, OpenDialogOptions } from 'electron';
+import type { BrowserWindow, Dialog, OpenDialogOptions, Shell } from 'electron';
 import type { ShellDialogs } from '../services/app-services.js';
 
 export const modelFileFilters = [{ name: 'Mien model', extensions: ['mien'] }];
 
-/** Native dialogs, attached to the main window when there is one (sheets on macOS). */
+/** Native dialogs, attached to the main window when there is one (sheets on macOS), and the file manager. */
 export function electronDialogs(
   dialog: Pick<Dialog, 'showOpenDialog' | 'showSaveDialog'>,
   parentWindow: () => BrowserWindow | null,
   documentsDir: string,
+  shell: Pick<Shell, 'showItemInFolder'>,
 ): ShellDialogs {
   const open = async (options: OpenDialogOptions): Promise<string | null> => {
     const parent = parentWindow();
@@ -35,5 +36,6 @@ export function electronDialogs(
       const result = parent ? await dialog.showSaveDialog(parent, options) : await dialog.showSaveDialog(options);
       return result.canceled || !result.filePath ? null : result.filePath;
     },
+    showInFolder: (file) => shell.showItemInFolder(file),
   };
 }

@@ -58,7 +58,7 @@ async function start(): Promise<void> {
     dataDir: app.getPath('userData'),
     resourcesDir: app.isPackaged ? process.resourcesPath : paths.devResources,
     store,
-    dialogs: electronDialogs(dialog, currentWindow, app.getPath('documents')),
+    dialogs: electronDialogs(dialog, currentWindow, app.getPath('documents'), shell),
     emit: (event: EventChannel, body: unknown) => currentWindow()?.webContents.send(event, body),
   });
   closeServicesOnQuit(services);

@@ -229,6 +229,11 @@ export const requests = {
     request: z.object({ purpose: z.enum(['open', 'output']) }).strict(),
     reply: z.object({ folder: z.string().nullable() }),
   },
+  /** the file (an export, a batch's output) selected in the system's file manager; desktop shell only */
+  'file:showInFolder': {
+    request: z.object({ path: filePath }).strict(),
+    reply: ok,
+  },
   'library:open': {
     request: z.object({ folder: filePath, recursive: z.boolean().default(false) }).strict(),
     reply: z.object({

@@ -37,6 +37,8 @@ export interface ShellDialogs {
   chooseFolder(purpose: 'open' | 'output'): Promise<string | null>;
   chooseModelFile(): Promise<string | null>;
   chooseModelExportFile(suggestedName: string): Promise<string | null>;
+  /** opens the system's file manager at a file, selected */
+  showInFolder(file: string): void;
 }
 
 export interface AppServicesOptions {
@@ -197,6 +199,13 @@ export async function createAppServices(options: AppServicesOptions): Promise<Ap
       const folder = await dialogs.chooseFolder(purpose);
       if (folder) await access.grant(folder);
       return { folder };
+    },
+
+    'file:showInFolder': async ({ path: file }) => {
+      if (!dialogs) throw new Error('there is no file manager to show it in here');
+      // Only what lies in a folder the user opened or wrote to: the renderer names no other file.
+      dialogs.showInFolder(await access.check(file));
+      return { ok: true };
     },
 
     'library:open': async ({ folder, recursive }) => {

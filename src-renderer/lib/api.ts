@@ -83,6 +83,11 @@ export class MienApi {
     return this.call('photo:faces', { photo });
   }
 
+  /** Selects a file (or folder) the app wrote in the system's file manager; desktop shell only. */
+  async showInFolder(path: string): Promise<void> {
+    await this.call('file:showInFolder', { path });
+  }
+
   /** The photo (or, with `region`, one box of it at full resolution) with the faces edited as chosen. */
   preview(request: RequestOf<'photo:preview'>) {
     return this.call('photo:preview', request);

@@ -152,6 +152,15 @@ export class AppState {
     }
   }
 
+  /** Shows an export or output folder in the system's file manager (when there is one: see nativeDialogs). */
+  async showInFolder(path: string): Promise<void> {
+    try {
+      await this.api.showInFolder(path);
+    } catch (error) {
+      this.notices.error(error, 'Showing the file');
+    }
+  }
+
   setOutputFolder(folder: string): void {
     this.outputFolder = folder;
     remember(outputFolderKey, folder);

@@ -9,11 +9,15 @@ function fakeDialog(open: { canceled: boolean; filePaths: string[] }, save: { ca
   };
 }
 
+function fakeShell() {
+  return { showItemInFolder: vi.fn() };
+}
+
 describe('the native dialogs', () => {
   it('asks for a folder to open, attached to the window', async () => {
     const dialog = fakeDialog({ canceled: false, filePaths: ['/home/ana/Photos'] }, { canceled: true, filePath: '' });
     const window = {} as BrowserWindow;
-    const dialogs = electronDialogs(dialog as unknown as Dialog, () => window, '/home/ana/Documents');
+    const dialogs = electronDialogs(dialog as unknown as Dialog, () => window, '/home/ana/Documents', fakeShell());
     expect(await dialogs.chooseFolder('open')).toBe('/home/ana/Photos');
     expect(dialog.showOpenDialog).toHaveBeenCalledWith(
       window,
@@ -23,7 +27,7 @@ describe('the native dialogs', () => {
 
   it('lets the user make an output folder and returns null when they cancel', async () => {
     const dialog = fakeDialog({ canceled: true, filePaths: [] }, { canceled: true, filePath: '' });
-    const dialogs = electronDialogs(dialog as unknown as Dialog, () => null, '/docs');
+    const dialogs = electronDialogs(dialog as unknown as Dialog, () => null, '/docs', fakeShell());
     expect(await dialogs.chooseFolder('output')).toBeNull();
     expect(dialog.showOpenDialog).toHaveBeenCalledWith(
       expect.objectContaining({ properties: ['openDirectory', 'createDirectory'] }),
@@ -35,7 +39,7 @@ describe('the native dialogs', () => {
       { canceled: false, filePaths: ['/m/a.mien'] },
       { canceled: false, filePath: '/m/b.mien' },
     );
-    const dialogs = electronDialogs(dialog as unknown as Dialog, () => null, '/docs');
+    const dialogs = electronDialogs(dialog as unknown as Dialog, () => null, '/docs', fakeShell());
     expect(await dialogs.chooseModelFile()).toBe('/m/a.mien');
     expect(dialog.showOpenDialog.mock.calls[0]?.at(-1)).toMatchObject({
       properties: ['openFile'],
@@ -43,5 +47,17 @@ describe('the native dialogs', () => {
     });
     expect(await dialogs.chooseModelExportFile('../../etc/smile.mien')).toBe('/m/b.mien');
     expect(dialog.showSaveDialog.mock.calls[0]?.at(-1)).toMatchObject({ defaultPath: '/docs/smile.mien' });
+  });
+
+  it("shows a file in the system's file manager", () => {
+    const shell = fakeShell();
+    const dialogs = electronDialogs(
+      fakeDialog({ canceled: true, filePaths: [] }, { canceled: true, filePath: '' }),
+      () => null,
+      '/docs',
+      shell,
+    );
+    dialogs.showInFolder('/home/ana/Edited/photo.jpg');
+    expect(shell.showItemInFolder).toHaveBeenCalledWith('/home/ana/Edited/photo.jpg');
   });
 });

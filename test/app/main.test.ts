@@ -121,6 +121,7 @@ describe('the Electron main process', () => {
       'chooseFolder',
       'chooseModelExportFile',
       'chooseModelFile',
+      'showInFolder',
     ]);
   });
 

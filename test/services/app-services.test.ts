@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -119,6 +119,41 @@ describe('folder access', () => {
     expect((await services.servePhoto(path.join(library, 'link-out', 'secret.jpg'))).status).toBe(403);
     expect((await services.servePhoto(path.join(library, 'missing.jpg'))).status).toBe(404);
     expect((await services.servePhoto('relative/obama.jpg')).status).toBe(403);
+  });
+});
+
+describe("showing files in the system's file manager", () => {
+  it('is refused where there is none (the browser host)', async () => {
+    expect((await failure('file:showInFolder', { path: path.join(library, 'obama.jpg') })).message).toMatch(
+      /no file manager/,
+    );
+  });
+
+  it('shows only files inside the folders the user opened', async () => {
+    const shown: string[] = [];
+    const desktop = await createAppServices({
+      dataDir: path.join(root, 'desktop-data'),
+      resourcesDir: path.join(root, 'resources'),
+      store: new JsonFileStore(path.join(root, 'desktop-data', 'settings.json')),
+      emit: () => {},
+      dialogs: {
+        chooseFolder: async () => library,
+        chooseModelFile: async () => null,
+        chooseModelExportFile: async () => null,
+        showInFolder: (file) => void shown.push(file),
+      },
+    });
+    try {
+      const show = (file: string) => desktop.dispatch('file:showInFolder', { path: file });
+      expect(await show(path.join(library, 'obama.jpg'))).toMatchObject({ ok: false });
+      await desktop.dispatch('library:chooseFolder', { purpose: 'open' });
+      expect(await show(path.join(library, 'obama.jpg'))).toEqual({ ok: true, value: { ok: true } });
+      expect(await show(path.join(outside, 'secret.jpg'))).toMatchObject({ ok: false });
+      expect(await show(path.join(library, 'link-out', 'secret.jpg'))).toMatchObject({ ok: false });
+      expect(shown).toEqual([path.join(await realpath(library), 'obama.jpg')]);
+    } finally {
+      await desktop.close();
+    }
   });
 });
 
