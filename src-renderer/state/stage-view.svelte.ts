@@ -93,10 +93,14 @@ export class StageViewState {
     this.view = panBy(this.stage, this.photo, this.view, dx, dy);
   }
 
-  /** Display pixels per photo pixel: above what a preview `previewSide` long has, a zoomed view needs sharper images. */
+  /**
+   * Whether the view shows the photo finer than a preview `previewSide` long
+   * holds it: then a zoomed view needs full-resolution images. A photo no
+   * larger than the preview never does (its preview is full resolution).
+   */
   needsDetail(previewSide: number): boolean {
     const longest = Math.max(this.photo.width, this.photo.height);
-    return this.layout.scale * this.pixelRatio * longest > previewSide && this.zoomed;
+    return longest > previewSide && this.zoomed && this.layout.scale * this.pixelRatio * longest > previewSide;
   }
 
   private centre() {

@@ -52,6 +52,11 @@ describe('StageViewState', () => {
     // 4000 photo pixels on 4000 display pixels: more than a 1600-pixel preview holds.
     expect(state.needsDetail(1600)).toBe(true);
     expect(state.needsDetail(4000)).toBe(false);
+    // A photo no larger than the preview is shown at full resolution by the preview itself.
+    state.setPhoto('/p/small.jpg', { width: 1200, height: 900 });
+    state.zoomAt(8, { x: 500, y: 400 });
+    expect(state.zoomed).toBe(true);
+    expect(state.needsDetail(1600)).toBe(false);
   });
 
   it('keeps its centre within the photo when the stage is resized', () => {
