@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
-import { planBatch, runBatch } from '../../src-main/core/editing/batch.js';
+import { defaultBatchThreads, planBatch, runBatch } from '../../src-main/core/editing/batch.js';
 import { writePair } from '../../src-main/core/editing/pairs.js';
 import { editPhoto } from '../../src-main/core/editing/edit-photo.js';
 import { PhotoPool } from '../../src-main/core/editing/photo-pool.js';
@@ -50,6 +50,10 @@ const hashes = async (dir: string) =>
   );
 
 describe('batch edits', () => {
+  it('uses two photo threads on two or three cores, and one per two cores beyond', () => {
+    expect([1, 2, 3, 4, 6, 8, 16].map((cores) => defaultBatchThreads(cores))).toEqual([1, 2, 2, 2, 3, 4, 8]);
+  });
+
   it('edits on worker threads exactly what one thread edits, failures included', async () => {
     const input = await inputFolder();
     const modelFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-batch-model-')), 'model.mien');

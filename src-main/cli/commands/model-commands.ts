@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { mkdir, readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { numericFields } from '../../core/library/model-library.js';
 import { readCheckpointHeader, type CheckpointHeader } from '../../core/model/checkpoint.js';
@@ -10,6 +9,7 @@ import { fileExists } from '../../core/util/file-exists.js';
 import type { BackendReport } from '../../core/backend/select-backend.js';
 import { runBenchmark, type BenchReport } from '../../core/bench/bench.js';
 import { benchPhotoPipeline, type PhotoBenchReport } from '../../core/bench/photo-bench.js';
+import { defaultBatchThreads } from '../../core/editing/batch.js';
 import { defaultModelPath } from '../../core/model/default-model.js';
 import { ExpressionModel } from '../../core/model/expression-model.js';
 import {
@@ -319,7 +319,7 @@ async function benchPhotos(portrait: string, batchPhotos: number): Promise<Photo
   const modelFile = defaultModelPath();
   const model = await ExpressionModel.load(modelFile);
   try {
-    return await benchPhotoPipeline(model, { portrait, batchPhotos, modelFile, threads: os.availableParallelism() });
+    return await benchPhotoPipeline(model, { portrait, batchPhotos, modelFile, threads: defaultBatchThreads() });
   } finally {
     model.dispose();
   }

@@ -218,17 +218,16 @@ function nameOutputs(
 }
 
 /**
- * Photo threads for a batch on this machine: one per two cores. Each thread
- * holds its own model, face detector and tfjs heap (about 0.5 GB), and one
- * thread already uses more than a core (its detector and model in JavaScript
- * and WebAssembly, libvips decoding and encoding beside them). Measured with
- * `mien bench` on two idle cores, 24 12-megapixel JPEGs of one face: one
- * thread 1.11-1.25 photos/s at 0.98-1.05 GB peak; two threads (this one and a
- * worker) 1.39-1.63 photos/s but 1.42-1.53 GB, too close to the 1.5 GB a batch
- * may take (with the fast detector, 1.83-2.25 photos/s at the same memory).
+ * Photo threads for a batch on this machine: two on two or three cores, one
+ * per two cores beyond. Each thread holds its own model, face detector and
+ * tfjs heap (about 0.45 GB), and one thread already uses more than a core (its
+ * detector and model in WebAssembly, libvips decoding and encoding beside
+ * them). Measured with `mien bench --photos` on two idle cores, 24
+ * 12-megapixel JPEGs of one face: one thread 1.57-1.69 photos/s at 1.02-1.05 GB
+ * peak; two threads (this one and a worker) 2.12-2.30 photos/s at 1.43-1.44 GB.
  */
-export function defaultBatchThreads(): number {
-  return Math.max(1, Math.floor(os.availableParallelism() / 2));
+export function defaultBatchThreads(cores = os.availableParallelism()): number {
+  return Math.max(Math.min(cores, 2), Math.floor(cores / 2));
 }
 
 /**

@@ -95,15 +95,21 @@ export class FusedSsd {
     return fused;
   }
 
-  /** face-api's SsdMobilenetv1.forwardInput on a [n, 512, 512, 3] batch of 0..255 pixels. */
+  /**
+   * face-api's SsdMobilenetv1.forwardInput on a [n, 512, 512, 3] batch of
+   * 0..255 pixels. Each feature map is freed as soon as no later layer reads it
+   * (face-api keeps them all until the pass ends): the WebAssembly heap, which
+   * never shrinks, grows to what a few maps take instead of all of them.
+   */
   forward(batch: tf.Tensor4D): { boxes: tf.Tensor2D[]; scores: tf.Tensor1D[] } {
     return tf.tidy(() => {
-      const x = tf.sub(tf.div(tf.cast(batch, 'float32'), 127.5), 1) as tf.Tensor4D;
+      const x = tf.tidy(() => tf.sub(tf.div(tf.cast(batch, 'float32'), 127.5), 1) as tf.Tensor4D);
       let out = relu6Conv(x, this.first, 2);
-      let conv11 = out;
+      x.dispose();
+      let conv11: tf.Tensor4D | undefined;
       this.pairs.forEach(({ depthwise, pointwise }, i) => {
         const layer = i + 1;
-        out = tf.fused.depthwiseConv2d({
+        const spatial = tf.fused.depthwiseConv2d({
           x: out,
           filter: depthwise.filter,
           strides: stridedLayers.includes(layer) ? 2 : 1,
@@ -111,17 +117,23 @@ export class FusedSsd {
           bias: depthwise.bias,
           activation: 'relu6',
         });
-        out = relu6Conv(out, pointwise, 1);
+        if (out !== conv11) out.dispose();
+        out = relu6Conv(spatial, pointwise, 1);
+        spatial.dispose();
         if (layer === 11) conv11 = out;
       });
-      // The extra feature maps: pairs of a 1x1 and a strided 3x3 layer (strides 1, 2, 1, 2, ...).
+      // The extra feature maps: pairs of a 1x1 and a strided 3x3 layer; the second of each pair is predicted from.
       const maps: tf.Tensor4D[] = [];
       let extra = out;
       this.extras.forEach((layer, i) => {
-        extra = relu6Conv(extra, layer, i % 2 === 1 ? 2 : 1);
-        if (i % 2 === 1) maps.push(extra);
+        const next = relu6Conv(extra, layer, i % 2 === 1 ? 2 : 1);
+        if (i % 2 === 1) {
+          extra.dispose();
+          maps.push(next);
+        }
+        extra = next;
       });
-      const sources = [conv11, out, ...maps];
+      const sources = [conv11!, out, ...maps];
       const n = batch.shape[0];
       const predictions = this.predictors.map(({ boxes, classes }, i) => ({
         boxes: tf.reshape(biasConv(sources[i]!, boxes), [n, -1, 1, 4]),
