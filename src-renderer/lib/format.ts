@@ -45,3 +45,18 @@ export function baseName(path: string): string {
 export function formatIntensity(value: number): string {
   return value.toFixed(2);
 }
+
+/**
+ * The window's title, as desktop apps name what is open: "photo.jpg — Mien"
+ * in the editor (with a bullet while edits are not yet saved), the folder's
+ * name elsewhere once one is open.
+ */
+export function windowTitle(open: {
+  view: string;
+  photo: string | null;
+  folder: string | null;
+  unsaved: boolean;
+}): string {
+  if (open.view === 'editor' && open.photo) return `${open.unsaved ? '• ' : ''}${baseName(open.photo)} — Mien`;
+  return open.folder ? `${baseName(open.folder)} — Mien` : 'Mien';
+}

@@ -110,6 +110,8 @@ describe('the app in a browser', () => {
     await page.getByRole('option', { name: 'obama.jpg' }).dblclick();
     await page.getByRole('button', { name: 'Select face 1' }).waitFor({ timeout: 60_000 });
     expect(await page.getByRole('button', { name: /^Select face/ }).count()).toBe(1);
+    // The window is named after the photo, as desktop editors do.
+    await expect.poll(() => page.title()).toBe('obama.jpg — Mien');
     await screenshot('2-editor');
   });
 
