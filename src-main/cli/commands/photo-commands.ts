@@ -369,7 +369,7 @@ async function balancedFaces(options: {
 function detectorOption(): Option {
   return new Option(
     '--detector <kind>',
-    'face detector: accurate (finds small and partly hidden faces) or fast (about three times quicker detection; can miss them)',
+    'face detector: accurate (finds small and partly hidden faces) or fast (detection about twice as quick; can miss them)',
   )
     .choices(faceDetectorKinds)
     .default('accurate');

@@ -26,7 +26,7 @@ export interface BatchOptions {
   keepMetadata?: boolean;
   /**
    * The face detector: 'accurate' (default, SSD MobileNet) or 'fast'
-   * (TinyFaceDetector: detection about three times quicker, but it can miss
+   * (TinyFaceDetector: detection about twice as quick, but it can miss
    * small or partly hidden faces). Worker threads get it with each photo.
    */
   detector?: FaceDetectorKind;
