@@ -1,12 +1,8 @@
-import type { ReplyOf, RequestOf } from '../../src-main/contract/ipc-contract.js';
+import type { RequestOf } from '../../src-main/contract/ipc-contract.js';
 import { messageOf, type EditRecordFace, type MienApi } from '../lib/api.js';
-import { LatestRequest } from '../lib/latest-request.js';
-import { ObjectUrlSlot } from '../lib/object-url.js';
-import { DetailPreview, sameDetailView, type DetailView } from './detail-preview.svelte.js';
+import { PreviewImage, sameDetailView, type DetailView } from './preview-image.svelte.js';
 import type { EditorState } from './editor-state.svelte.js';
 import type { Notifications } from './notifications.svelte.js';
-
-type PreviewInput = RequestOf<'photo:preview'>;
 
 export interface EditorSessionOptions {
   /** after an edit record was written: the gallery badge follows */
@@ -25,18 +21,16 @@ export interface EditorSessionOptions {
  * full-resolution images of the box on screen, before and after the edit.
  */
 export class EditorSession {
-  previewUrl = $state<string | null>(null);
-  previewBusy = $state(false);
+  /** the whole photo with the edits, at `previewSide` (none while nothing is edited) */
+  readonly wholePreview: PreviewImage;
   /** the original's pixels of the zoomed-in box */
-  readonly originalDetail: DetailPreview;
+  readonly originalDetail: PreviewImage;
   /** the edited pixels of the zoomed-in box, as an export has them */
-  readonly editedDetail: DetailPreview;
+  readonly editedDetail: PreviewImage;
   saving = $state(false);
   /** the edits on screen are not yet in the photo's edit record */
   unsaved = $state(false);
 
-  private readonly slot = new ObjectUrlSlot();
-  private readonly preview: LatestRequest<PreviewInput, ReplyOf<'photo:preview'>>;
   private loadSequence = 0;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   /** the record last written (or read) per photo, to skip writing the same again */
@@ -49,26 +43,25 @@ export class EditorSession {
     private readonly notices: Notifications,
     private readonly options: EditorSessionOptions = {},
   ) {
-    this.preview = new LatestRequest(
-      {
-        run: (input) => this.api.preview(input),
-        done: (reply, input) => {
-          if (input.photo === this.editor.photo) this.previewUrl = this.slot.set(reply.image, reply.mime);
-        },
-        failed: (error) => this.notices.error(error, 'Preview'),
-        busy: (busy) => (this.previewBusy = busy),
-      },
-      options.previewDelayMs ?? 250,
-    );
-    const detail = () =>
-      new DetailPreview(
+    const preview = () =>
+      new PreviewImage(
         api,
         () => this.editor.photo,
         (error) => this.notices.error(error, 'Preview'),
         options.previewDelayMs ?? 250,
       );
-    this.originalDetail = detail();
-    this.editedDetail = detail();
+    this.wholePreview = preview();
+    this.originalDetail = preview();
+    this.editedDetail = preview();
+  }
+
+  /** The edited whole photo's image URL, or null while nothing is edited. */
+  get previewUrl(): string | null {
+    return this.wholePreview.image?.url ?? null;
+  }
+
+  get previewBusy(): boolean {
+    return this.wholePreview.busy;
   }
 
   /** Longest side of whole-photo previews: a view showing more than that needs detail images. */
@@ -86,8 +79,7 @@ export class EditorSession {
   async open(photo: string): Promise<void> {
     await this.flushSave();
     const sequence = ++this.loadSequence;
-    this.preview.cancel();
-    this.clearPreview();
+    this.wholePreview.clear();
     this.detailView = null;
     this.refreshDetail();
     this.editor.open(photo);
@@ -114,11 +106,10 @@ export class EditorSession {
     const photo = this.editor.photo;
     if (!photo || this.editor.status !== 'ready') return;
     if (this.editor.hasEdits) {
-      this.preview.request({ photo, faces: this.editor.faceChoices(), maxSide: this.previewSide });
+      this.wholePreview.request({ photo, faces: this.editor.faceChoices(), maxSide: this.previewSide });
     } else {
       // Nothing edited: the original is the preview, no need to ask for one.
-      this.preview.cancel();
-      this.clearPreview();
+      this.wholePreview.clear();
     }
     this.refreshEditedDetail(photo);
     const record = this.editor.editRecord();
@@ -149,8 +140,7 @@ export class EditorSession {
   }
 
   close(): void {
-    this.preview.cancel();
-    this.clearPreview();
+    this.wholePreview.clear();
     this.detailView = null;
     this.refreshDetail();
   }
@@ -199,10 +189,5 @@ export class EditorSession {
     } finally {
       this.saving = false;
     }
-  }
-
-  private clearPreview(): void {
-    this.slot.clear();
-    this.previewUrl = null;
   }
 }

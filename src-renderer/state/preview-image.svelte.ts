@@ -9,8 +9,8 @@ export interface DetailView {
   maxSide: number;
 }
 
-/** A full-resolution image of a box of the photo, placed by the region it shows. */
-export interface DetailImage {
+/** An image of the photo or of a box of it, placed by the region it shows. */
+export interface RegionImage {
   url: string;
   region: PhotoRegion;
 }
@@ -18,12 +18,13 @@ export interface DetailImage {
 type PreviewRequest = RequestOf<'photo:preview'>;
 
 /**
- * One sharp image of the box a zoomed-in stage shows (the original's or the
- * edit's): requests are debounced and only the newest reply is kept, and a
+ * One preview image of the photo open in the editor: the whole photo, or, for
+ * a zoomed-in stage, the box on screen at full resolution (the original's or
+ * the edit's). Requests are debounced and only the newest reply is kept; a
  * reply for a photo no longer open is dropped.
  */
-export class DetailPreview {
-  image = $state.raw<DetailImage | null>(null);
+export class PreviewImage {
+  image = $state.raw<RegionImage | null>(null);
   busy = $state(false);
 
   private readonly slot = new ObjectUrlSlot();
@@ -44,7 +45,7 @@ export class DetailPreview {
     );
   }
 
-  request(request: PreviewRequest & { region: PhotoRegion }): void {
+  request(request: PreviewRequest): void {
     this.latest.request(request);
   }
 
