@@ -10,10 +10,17 @@ import { faceImages, faceLabels } from '../helpers/faces.js';
 const run = promisify(execFile);
 
 /** Runs the command line from source, as `npx mien` runs its build. */
-async function mien(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function mien(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return mienWith({}, ...args);
+}
+
+async function mienWith(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src-main/cli/mien.ts', ...args], {
-      env: { ...process.env, MIEN_BACKEND: 'wasm' },
+      env: { ...process.env, MIEN_BACKEND: 'wasm', ...env },
       maxBuffer: 64 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };
@@ -32,6 +39,14 @@ describe('mien command line', () => {
     expect(info.presets.map((p: { preset: string }) => p.preset)).toEqual(['paper', 'fader']);
     const paper256 = info.presets[0].sizes.find((s: { size: number }) => s.size === 256);
     expect(paper256.autoencoder).toBeGreaterThan(5.5e6);
+  });
+
+  it('runs WebAssembly on every core, or on the threads MIEN_THREADS allows', async () => {
+    const cores = Math.min(os.availableParallelism(), 8);
+    const all = JSON.parse((await mienWith({ MIEN_THREADS: '' }, '--json', 'info')).stdout);
+    expect(all.backend.threads).toBe(cores);
+    const one = JSON.parse((await mienWith({ MIEN_THREADS: '1' }, '--json', 'info')).stdout);
+    expect(one.backend).toMatchObject({ threads: 1, label: 'WebAssembly (XNNPACK)' });
   });
 
   it('train --json prints one result object and JSON progress lines', async () => {
@@ -149,18 +164,7 @@ describe('mien command line', () => {
   });
 
   it('bench --json has an entry per preset and size with the fields scripts read', async () => {
-    const { code, stdout } = await mien(
-      '--json',
-      'bench',
-      '--sizes',
-      '64',
-      '--batch',
-      '2',
-      '--repeats',
-      '1',
-      '--threads',
-      '1',
-    );
+    const { code, stdout } = await mien('--json', 'bench', '--sizes', '64', '--batch', '2', '--repeats', '1');
     expect(code).toBe(0);
     const report = JSON.parse(stdout);
     expect(report.entries).toHaveLength(2);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { requestedBackend, selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { computeThreads, requestedBackend, selectBackend } from '../../src-main/core/backend/select-backend.js';
 
 describe('backend selection', () => {
   it('falls back to the best backend that starts and says why the better ones did not', async () => {
@@ -20,6 +20,24 @@ describe('backend selection', () => {
     const wasm = await selectBackend('wasm');
     expect(wasm.choice).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('runs the WebAssembly backend on as many threads as MIEN_THREADS or the cores allow', async () => {
+    const wasm = await selectBackend('wasm');
+    const threads = computeThreads();
+    expect(wasm.threads).toBe(threads);
+    if (threads > 1) expect(wasm.label).toBe(`WebAssembly (XNNPACK), ${threads} threads`);
+    // The pool computes what one thread computes.
+    const x = tf.randomUniform([2, 17, 17, 24], -1, 1, 'float32', 3);
+    const filter = tf.randomUniform([3, 3, 24, 40], -1, 1, 'float32', 4);
+    const threaded = tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 2, 'same').dataSync();
+    await selectBackend('cpu');
+    const plain = tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 2, 'same').dataSync();
+    await selectBackend('wasm');
+    let largest = 0;
+    threaded.forEach((v, i) => (largest = Math.max(largest, Math.abs(v - plain[i]!))));
+    expect(largest).toBeLessThan(1e-4);
+    tf.dispose([x, filter]);
   });
 
   it('fails clearly when a forced backend cannot start', async () => {

@@ -50,8 +50,11 @@ const hashes = async (dir: string) =>
   );
 
 describe('batch edits', () => {
-  it('uses two photo threads on two or three cores, and one per two cores beyond', () => {
-    expect([1, 2, 3, 4, 6, 8, 16].map((cores) => defaultBatchThreads(cores))).toEqual([1, 2, 2, 2, 3, 4, 8]);
+  it('uses two photo threads on two or three cores and one per two cores beyond, or one beside a pool', () => {
+    expect([1, 2, 3, 4, 6, 8, 16].map((cores) => defaultBatchThreads(cores, 1))).toEqual([1, 2, 2, 2, 3, 4, 8]);
+    // A pool of threads in the calling thread takes the place of photo threads.
+    expect([2, 4, 8, 16].map((cores) => defaultBatchThreads(cores, cores))).toEqual([1, 1, 1, 1]);
+    expect([4, 8, 16].map((cores) => defaultBatchThreads(cores, 2))).toEqual([2, 4, 8]);
   });
 
   it('edits on worker threads exactly what one thread edits, failures included', async () => {

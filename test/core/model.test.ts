@@ -121,7 +121,7 @@ describe('ExpressionModel', () => {
     '%s: leaks no tensors across inference, training steps and checkpoints',
     async (preset) => {
       const model = ExpressionModel.create({ preset, size: 64, attribute: 'smiling' });
-      const helper = await GradientHelper.startIfUseful(model.config, 'wasm');
+      const helper = await GradientHelper.start(model.config, 'wasm');
       const stepper = new StepRunner(model.network, 0.5, 0.999, 2e-4, helper);
       const images = values(8 * 64 * 64 * 3);
       const labels = Float32Array.from([0, 1, 0, 1, 1, 0, 1, 0]);

@@ -30,7 +30,7 @@ async function pair(preset: 'paper' | 'fader', trained: TrainedParts = 'all') {
   const config = { preset, size: 64, attribute: 'smiling' } as const;
   const single = ExpressionModel.create(config, 9);
   const split = ExpressionModel.create(config, 9);
-  const helper = await GradientHelper.startIfUseful(config, 'wasm');
+  const helper = await GradientHelper.start(config, 'wasm');
   return {
     single,
     split,

@@ -196,7 +196,6 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
     .option('--presets <list>', 'presets', presetList, [...presetNames])
     .option('--batch <n>', 'training batch size', positiveInt, 32)
     .option('--repeats <n>', 'timed repetitions (median is reported)', positiveInt, 3)
-    .option('--threads <n>', 'training threads (2: a helper thread takes half of each batch)', positiveInt, 2)
     .option('--photos <file>', 'also time the photo pipeline on 12-megapixel copies of this portrait')
     .option('--batch-photos <n>', 'photos in the pipeline batch', positiveInt, 8)
     .action(
@@ -205,7 +204,6 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
         presets: PresetName[];
         batch: number;
         repeats: number;
-        threads: number;
         photos?: string;
         batchPhotos: number;
       }) =>
@@ -221,7 +219,6 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
             sizes: options.sizes,
             batchSize: options.batch,
             repeats: options.repeats,
-            threads: options.threads,
             onEntry: (e) => reporter.progress('bench', ++done, total, { last: `${e.preset}@${e.size}` }),
           });
           reporter.result({ backend, batchSize: options.batch, ...report, ...(photos ? { photos } : {}) }, () =>
@@ -319,7 +316,9 @@ async function benchPhotos(portrait: string, batchPhotos: number): Promise<Photo
   const modelFile = defaultModelPath();
   const model = await ExpressionModel.load(modelFile);
   try {
-    return await benchPhotoPipeline(model, { portrait, batchPhotos, modelFile, threads: defaultBatchThreads() });
+    // At least two threads, so that the table sets a second photo thread against the calling one alone.
+    const threads = Math.max(2, defaultBatchThreads());
+    return await benchPhotoPipeline(model, { portrait, batchPhotos, modelFile, threads });
   } finally {
     model.dispose();
   }
@@ -332,6 +331,7 @@ function photoTable(photos: PhotoBenchReport): string {
     `  batch in one thread: ${photos.batchPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.batchPeakRssMb.toFixed(0)} MB`,
     `  batch on ${photos.threads} threads (this one and workers): ${photos.threadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.threadedPeakRssMb.toFixed(0)} MB`,
     `  the same with --detector fast: ${photos.fastThreadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.fastThreadedPeakRssMb.toFixed(0)} MB`,
+    `  (\`mien batch\` uses ${defaultBatchThreads()} photo thread${defaultBatchThreads() === 1 ? '' : 's'} here by default)`,
   ].join('\n');
 }
 

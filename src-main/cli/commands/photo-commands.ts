@@ -141,7 +141,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
     .option(
       '--threads <n>',
-      'threads editing photos in parallel, this one included (default: two on two or three cores, one per two cores beyond)',
+      'threads editing photos in parallel, this one included (default: this one alone where its WebAssembly pool uses every core; else two on two or three cores, one per two cores beyond)',
       positiveInt,
     )
     .addOption(detectorOption())

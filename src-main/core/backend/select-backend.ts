@@ -1,6 +1,8 @@
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradients } from './wasm-gradients.js';
+import { maxWasmThreads, startWasmBackend } from './wasm-threads.js';
 
 /** The compute backends, best first. */
 export const backendChoices = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
@@ -21,6 +23,8 @@ export interface BackendReport {
   tfName: string;
   /** true when the user asked for this backend rather than the best available */
   forced: boolean;
+  /** threads one operation runs on (WebAssembly; the native backends manage their own) */
+  threads?: number;
   /** why each better backend is not running */
   skipped: { choice: BackendChoice; reason: string }[];
 }
@@ -39,31 +43,51 @@ export function requestedBackend(explicit?: string): BackendChoice | 'auto' {
   return wanted;
 }
 
+/**
+ * The threads compute may use in one process: MIEN_THREADS, else every core
+ * (up to what the WebAssembly backend can start).
+ */
+export function computeThreads(): number {
+  const wanted = Number(process.env['MIEN_THREADS']);
+  const threads = Number.isInteger(wanted) && wanted > 0 ? wanted : os.availableParallelism();
+  return Math.min(threads, maxWasmThreads);
+}
+
+export interface BackendOptions {
+  /** WebAssembly threads; 1 where other threads of the process compute at the same time */
+  threads?: number;
+}
+
 let current: BackendReport | undefined;
 
 /**
  * Picks the compute backend once per process: the best that starts, or the one
  * requested (which must then start, or this fails with the reason).
  */
-export async function selectBackend(request: BackendChoice | 'auto' = 'auto'): Promise<BackendReport> {
+export async function selectBackend(
+  request: BackendChoice | 'auto' = 'auto',
+  options: BackendOptions = {},
+): Promise<BackendReport> {
   if (current && (request === 'auto' || request === current.choice)) return current;
   // Production mode skips tfjs' debug checks and its console advice to install tfjs-node.
   tf.enableProdMode();
   const candidates = request === 'auto' ? backendChoices : [request];
   const skipped: BackendReport['skipped'] = [];
   for (const choice of candidates) {
-    const reason = await tryStart(choice);
-    if (reason === undefined) {
+    const started = await tryStart(choice, options.threads ?? computeThreads());
+    if (typeof started !== 'string') {
+      const threads = started.threads;
       current = {
         choice,
-        label: backendLabels[choice],
+        label: threads && threads > 1 ? `${backendLabels[choice]}, ${threads} threads` : backendLabels[choice],
         tfName: tf.getBackend(),
         forced: request !== 'auto',
         skipped,
+        ...(threads ? { threads } : {}),
       };
       return current;
     }
-    skipped.push({ choice, reason });
+    skipped.push({ choice, reason: started });
   }
   const why = skipped.map((s) => `${s.choice}: ${s.reason}`).join('; ');
   throw new Error(`No compute backend could start (${why})`);
@@ -74,21 +98,21 @@ export function currentBackend(): BackendReport | undefined {
   return current;
 }
 
-/** Starts one backend; returns why it could not, or undefined when it runs. */
-async function tryStart(choice: BackendChoice): Promise<string | undefined> {
+/** Starts one backend; returns why it could not, or what runs. */
+async function tryStart(choice: BackendChoice, threads: number): Promise<string | { threads?: number }> {
   try {
     switch (choice) {
       case 'tfjs-node-gpu':
       case 'tfjs-node': {
         const loaded = await loadNativeBinding(choice);
         if (loaded) return loaded;
-        return (await tf.setBackend('tensorflow')) ? undefined : `${choice} did not initialise`;
+        return (await tf.setBackend('tensorflow')) ? {} : `${choice} did not initialise`;
       }
       case 'wasm':
         registerWasmGradients();
-        return (await tf.setBackend('wasm')) ? undefined : 'WebAssembly did not initialise';
+        return { threads: await startWasmBackend(threads) };
       case 'cpu':
-        return (await tf.setBackend('cpu')) ? undefined : 'CPU backend did not initialise';
+        return (await tf.setBackend('cpu')) ? { threads: 1 } : 'CPU backend did not initialise';
     }
   } catch (error) {
     return error instanceof Error ? error.message : String(error);

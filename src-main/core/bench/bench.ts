@@ -12,8 +12,6 @@ export interface BenchOptions {
   batchSize: number;
   /** timed repetitions after one warm-up */
   repeats: number;
-  /** 1: one thread; 2: a helper thread computes half of each training batch (WebAssembly backend) */
-  threads: number;
   onEntry?: (entry: BenchEntry) => void;
 }
 
@@ -64,9 +62,10 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchReport> 
 }
 
 async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptions): Promise<BenchEntry> {
-  const backend = currentBackend()?.choice ?? 'wasm';
+  const backend = currentBackend();
+  if (!backend) throw new Error('select a backend before benchmarking');
   const model = ExpressionModel.create({ preset, size, attribute: 'smiling' });
-  const helper = options.threads > 1 ? await GradientHelper.startIfUseful(model.config, backend) : undefined;
+  const helper = await GradientHelper.startIfUseful(model.config, backend);
   const stepper = new StepRunner(model.network, 0.5, 0.999, 2e-4, helper);
   const random = mulberry(size);
   const n = options.batchSize;
@@ -90,7 +89,7 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
       forwardMsPerImage: forwardMs / n,
       inferMsPerImage: inferMs,
       stepToForwardRatio: trainMs / forwardMs,
-      trainThreads: helper ? 2 : 1,
+      trainThreads: helper ? 2 : (backend.threads ?? 1),
     };
   } finally {
     tf.dispose([batch, single]);

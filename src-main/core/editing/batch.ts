@@ -218,15 +218,26 @@ function nameOutputs(
 }
 
 /**
- * Photo threads for a batch on this machine: two on two or three cores, one
- * per two cores beyond. Each thread holds its own model, face detector and
- * tfjs heap (about 0.45 GB), and one thread already uses more than a core (its
- * detector and model in WebAssembly, libvips decoding and encoding beside
- * them). Measured with `mien bench --photos` on two idle cores, 24
- * 12-megapixel JPEGs of one face: one thread 1.57-1.69 photos/s at 1.02-1.05 GB
- * peak; two threads (this one and a worker) 2.12-2.30 photos/s at 1.43-1.44 GB.
+ * Photo threads for a batch on this machine. Each holds its own model, face
+ * detector and tfjs heap (about 0.45 GB).
+ *
+ * Where the calling thread's backend runs a pool of threads (the WebAssembly
+ * pool on every core, by default), its pool takes the place of other photo
+ * threads: one more joins per two cores the pool leaves free. Measured with
+ * `mien bench --photos` on two idle cores, 24 12-megapixel JPEGs of one face:
+ * the calling thread alone, its pool on both cores, 2.43 photos/s at 1.05 GB
+ * peak; with a second photo thread beside it, 2.38 photos/s at 1.51 GB.
+ *
+ * Where each thread computes on one core, two threads on two or three cores,
+ * then one per two cores: one thread already uses more than a core (libvips
+ * decodes and encodes beside the model). On two cores: one thread 1.94, two
+ * threads 2.56 photos/s at 1.42 GB.
  */
-export function defaultBatchThreads(cores = os.availableParallelism()): number {
+export function defaultBatchThreads(
+  cores = os.availableParallelism(),
+  poolThreads = currentBackend()?.threads ?? 1,
+): number {
+  if (poolThreads > 1) return 1 + Math.floor(Math.max(0, cores - poolThreads) / 2);
   return Math.max(Math.min(cores, 2), Math.floor(cores / 2));
 }
 

@@ -16,8 +16,9 @@ type Pending = { resolve: (faces: number) => void; reject: (error: Error) => voi
 
 /**
  * Worker threads that each edit whole photos with their own copy of the model
- * and face detector. tfjs' WebAssembly backend runs on one core per thread, so
- * a batch on several threads finds faces and runs the model on several cores.
+ * and face detector, on one core each: a batch on several threads finds faces,
+ * decodes, edits and encodes photos side by side, where threads within one
+ * operation would leave the rest of each photo's work on one core.
  */
 export class PhotoPool {
   /** settles when every worker has loaded its model (rejects when one cannot) */

@@ -19,7 +19,8 @@ port.on('message', (request: PhotoWorkerRequest) => {
 
 async function handle(request: PhotoWorkerRequest): Promise<void> {
   if (request.type === 'init') {
-    await selectBackend(request.backend);
+    // The calling thread edits photos too: one core per photo thread.
+    await selectBackend(request.backend, { threads: 1 });
     model = await ExpressionModel.load(request.modelFile);
     reply({ type: 'ready' });
     return;

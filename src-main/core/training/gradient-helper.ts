@@ -1,7 +1,6 @@
-import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../util/spawn-worker.js';
-import type { BackendChoice } from '../backend/select-backend.js';
+import { computeThreads, type BackendChoice, type BackendReport } from '../backend/select-backend.js';
 import type { ModelConfig } from '../model/presets.js';
 import type { GradientArrays, TrainedParts } from './gradients.js';
 
@@ -36,8 +35,9 @@ export type HelperReply =
 
 /**
  * A second thread with its own copy of the network that computes the gradients
- * of part of each batch. tfjs' WebAssembly backend runs on one core; splitting
- * each batch between two threads uses both, with the same result as one thread
+ * of part of each batch, for the WebAssembly backend when its threaded build
+ * cannot start and it runs on one core. Splitting each batch between two
+ * threads then uses both, with the same result as one thread
  * (the parts' gradients are averaged by image count before one Adam update).
  */
 export class GradientHelper {
@@ -52,11 +52,16 @@ export class GradientHelper {
   }
 
   /**
-   * Starts a helper when it can help: the WebAssembly backend (one core per
-   * thread) on a machine with a second core, unless MIEN_THREADS=1.
+   * Starts a helper when it can help: the WebAssembly backend running on one
+   * thread, and a second core to use (MIEN_THREADS above 1 or unset).
    */
-  static async startIfUseful(config: ModelConfig, backend: BackendChoice): Promise<GradientHelper | undefined> {
-    if (backend !== 'wasm' || os.availableParallelism() < 2 || process.env['MIEN_THREADS'] === '1') return undefined;
+  static async startIfUseful(config: ModelConfig, backend: BackendReport): Promise<GradientHelper | undefined> {
+    if (backend.choice !== 'wasm' || (backend.threads ?? 1) > 1 || computeThreads() < 2) return undefined;
+    return GradientHelper.start(config, backend.choice);
+  }
+
+  /** Starts a helper thread on the given backend and waits until it is ready. */
+  static async start(config: ModelConfig, backend: BackendChoice): Promise<GradientHelper> {
     const helper = new GradientHelper(spawnWorker(import.meta.url, 'gradient-worker'));
     await new Promise<void>((resolve, reject) => {
       helper.worker.once('message', (reply: HelperReply) =>

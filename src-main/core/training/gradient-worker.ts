@@ -22,7 +22,7 @@ function reply(message: HelperReply, transfer: ArrayBuffer[] = []): void {
 port.on('message', async (request: HelperRequest) => {
   try {
     if (request.type === 'init') {
-      await selectBackend(request.backend);
+      await selectBackend(request.backend, { threads: 1 });
       network = new ExpressionNetwork(request.config);
       reply({ type: 'ready' });
       return;

@@ -208,10 +208,10 @@ async function loadData(settings: RunSettings, control: RunControl): Promise<Fac
   });
 }
 
-/** A second thread for half of each batch, where the backend runs on one core (WebAssembly). */
+/** A second thread for half of each batch, where the backend runs on one thread (WebAssembly without its pool). */
 function startHelper(settings: RunSettings): Promise<GradientHelper | undefined> {
   const backend = currentBackend();
-  return backend ? GradientHelper.startIfUseful(settings.model, backend.choice) : Promise.resolve(undefined);
+  return backend ? GradientHelper.startIfUseful(settings.model, backend) : Promise.resolve(undefined);
 }
 
 /** One training run: the model, two Adam optimisers, the batch sampler and the loop. */
