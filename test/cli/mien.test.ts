@@ -47,6 +47,14 @@ describe('mien command line', () => {
     expect(all.backend.threads).toBe(cores);
     const one = JSON.parse((await mienWith({ MIEN_THREADS: '1' }, '--json', 'info')).stdout);
     expect(one.backend).toMatchObject({ threads: 1, label: 'WebAssembly (XNNPACK)' });
+    // Where the pool's scripts cannot be written, the single-threaded build runs.
+    const noTemp = await mienWith(
+      { MIEN_THREADS: '', TMPDIR: path.join(os.tmpdir(), 'mien-no-such-folder') },
+      '--json',
+      'info',
+    );
+    expect(JSON.parse(noTemp.stdout).backend).toMatchObject({ choice: 'wasm', threads: 1 });
+    expect(noTemp.stderr).toMatch(/did not start; running on one thread/);
   });
 
   it('train --json prints one result object and JSON progress lines', async () => {

@@ -46,22 +46,25 @@ export async function startWasmBackend(threads: number): Promise<number> {
 }
 
 async function startThreaded(threads: number): Promise<boolean> {
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'mien-wasm-'));
-  const restoreScripts = serveWorkerScriptsFrom(folder);
+  let folder: string | undefined;
+  let restoreScripts = (): void => {};
   const realCpus = os.cpus;
-  os.cpus = () => Array.from({ length: 2 * threads }, () => realCpus()[0]!);
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-  setThreadsCount(threads);
   try {
+    folder = mkdtempSync(path.join(os.tmpdir(), 'mien-wasm-'));
+    restoreScripts = serveWorkerScriptsFrom(folder);
+    os.cpus = () => Array.from({ length: 2 * threads }, () => realCpus()[0]!);
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+    setThreadsCount(threads);
     // On failure tfjs warns with the reason itself, and the single-threaded build runs instead.
     return await tf.setBackend('wasm');
   } catch (error) {
-    console.warn('The threaded WebAssembly backend did not start; running on one thread:', error);
+    const reason = error instanceof Error ? error.message : String(error);
+    console.warn(`The threaded WebAssembly backend did not start; running on one thread: ${reason}`);
     return false;
   } finally {
     os.cpus = realCpus;
     restoreScripts();
-    rmSync(folder, { recursive: true, force: true });
+    if (folder) rmSync(folder, { recursive: true, force: true });
   }
 }
 
