@@ -47,9 +47,12 @@ describe('mien command line', () => {
     expect(all.backend.threads).toBe(cores);
     const one = JSON.parse((await mienWith({ MIEN_THREADS: '1' }, '--json', 'info')).stdout);
     expect(one.backend).toMatchObject({ threads: 1, label: 'WebAssembly (XNNPACK)' });
-    // Where the pool's scripts cannot be written, the single-threaded build runs.
+    // Where the pool's scripts cannot be written (the temporary folder is under a file), the single-threaded
+    // build runs. tsx, which runs the command from source, would otherwise keep its cache there.
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'mien-cli-')), 'a-file');
+    await writeFile(file, '');
     const noTemp = await mienWith(
-      { MIEN_THREADS: '', TMPDIR: path.join(os.tmpdir(), 'mien-no-such-folder') },
+      { MIEN_THREADS: '', TMPDIR: path.join(file, 'tmp'), TSX_DISABLE_CACHE: '1' },
       '--json',
       'info',
     );

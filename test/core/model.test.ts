@@ -6,7 +6,13 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { CheckpointError, readCheckpoint } from '../../src-main/core/model/checkpoint.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
-import { upsampleConv, upsampleConvFilter, upsampleConvReference } from '../../src-main/core/model/layers.js';
+import {
+  upsampleConv,
+  upsampleConvFilter,
+  upsampleConvReference,
+  upsampleConvTaps,
+  upsampleConvTapWeights,
+} from '../../src-main/core/model/layers.js';
 import { GradientHelper } from '../../src-main/core/training/gradient-helper.js';
 import { StepRunner } from '../../src-main/core/training/step.js';
 import { seededRandom } from '../helpers/random.js';
@@ -61,6 +67,38 @@ describe('fused nearest-upsample convolution', () => {
     const e = tf.grads(plain)([x, w]);
     const out = upsampleConv(x, upsampleConvFilter(w), b);
     const ref = upsampleConvReference(x, w, b);
+    expect(tf.max(tf.abs(tf.sub(out, ref))).dataSync()[0]).toBeLessThan(1e-4);
+    expect(tf.max(tf.abs(tf.sub(a[0]!, e[0]!))).dataSync()[0]).toBeLessThan(1e-4);
+    expect(tf.max(tf.abs(tf.sub(a[1]!, e[1]!))).dataSync()[0]).toBeLessThan(1e-3);
+    tf.dispose([x, w, b, r, ...a, ...e, out, ref]);
+  });
+});
+
+describe('per-tap nearest-upsample convolution', () => {
+  afterEach(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  it.each([
+    ['wasm', 2, 2],
+    ['wasm', 4, 4],
+    ['cpu', 2, 3],
+  ] as const)('equals upsample + 4x4 conv, values and gradients (%s, %ix%i)', async (backend, height, width) => {
+    await tf.setBackend(backend);
+    const [n, inChannels, outChannels] = [3, 7, 5];
+    const x = tf.tensor4d(values(n * height * width * inChannels), [n, height, width, inChannels]);
+    const w = tf.tensor4d(values(16 * inChannels * outChannels), [4, 4, inChannels, outChannels]);
+    const b = tf.tensor1d(values(outChannels));
+    const r = tf.tensor4d(values(n * 4 * height * width * outChannels), [n, 2 * height, 2 * width, outChannels]);
+    const taps = (xx: tf.Tensor, ww: tf.Tensor) =>
+      tf.sum(tf.mul(upsampleConvTaps(xx as tf.Tensor4D, upsampleConvTapWeights(ww as tf.Tensor4D), b), r));
+    const plain = (xx: tf.Tensor, ww: tf.Tensor) =>
+      tf.sum(tf.mul(upsampleConvReference(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
+    const a = tf.grads(taps)([x, w]);
+    const e = tf.grads(plain)([x, w]);
+    const out = upsampleConvTaps(x, upsampleConvTapWeights(w), b);
+    const ref = upsampleConvReference(x, w, b);
+    expect(out.shape).toEqual(ref.shape);
     expect(tf.max(tf.abs(tf.sub(out, ref))).dataSync()[0]).toBeLessThan(1e-4);
     expect(tf.max(tf.abs(tf.sub(a[0]!, e[0]!))).dataSync()[0]).toBeLessThan(1e-4);
     expect(tf.max(tf.abs(tf.sub(a[1]!, e[1]!))).dataSync()[0]).toBeLessThan(1e-3);

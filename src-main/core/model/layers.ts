@@ -74,8 +74,76 @@ export function upsampleConv(x: tf.Tensor4D, phaseFilter: tf.Tensor4D, bias: tf.
 }
 
 /**
- * The plain composition: nearest x2 upsampling, then the 4x4 convolution. Used
- * where maps are tiny, and as the reference the fused form is tested against.
+ * The filter for `upsampleConvTaps`: [in, 16 * out], each tap's [in, out]
+ * matrix side by side.
+ */
+export function upsampleConvTapWeights(filter: tf.Tensor4D): tf.Tensor2D {
+  const [kh, kw, inChannels, outChannels] = filter.shape;
+  if (kh !== 4 || kw !== 4) throw new Error('upsampleConvTapWeights expects a 4x4 filter');
+  const byTap = tf.reshape(filter, [16, inChannels, outChannels]);
+  return tf.reshape(tf.transpose(byTap, [1, 0, 2]), [inChannels, 16 * outChannels]);
+}
+
+const tapMixers = new Map<string, tf.Tensor2D>();
+
+/**
+ * For an h x w map: which (input pixel, filter tap) products add up to each
+ * output pixel of nearest x2 upsampling and a 4x4 'same' convolution, as a
+ * 0/1 matrix [4hw, 16hw]. Upsampled row q (0..2h-1) holds source row q / 2;
+ * output row o reads upsampled rows o - 1 .. o + 2, zero outside the map.
+ */
+function tapMixer(height: number, width: number): tf.Tensor2D {
+  const key = `${height}x${width}`;
+  let mixer = tapMixers.get(key);
+  if (!mixer) {
+    const rows: number[][] = [];
+    for (let oy = 0; oy < 2 * height; oy++) {
+      for (let ox = 0; ox < 2 * width; ox++) {
+        const row = new Array<number>(height * width * 16).fill(0);
+        for (let ky = 0; ky < 4; ky++) {
+          for (let kx = 0; kx < 4; kx++) {
+            const qy = oy + ky - 1;
+            const qx = ox + kx - 1;
+            if (qy < 0 || qy >= 2 * height || qx < 0 || qx >= 2 * width) continue;
+            const source = Math.floor(qy / 2) * width + Math.floor(qx / 2);
+            row[source * 16 + ky * 4 + kx] = 1;
+          }
+        }
+        rows.push(row);
+      }
+    }
+    mixer = tf.keep(tf.tensor2d(rows));
+    tapMixers.set(key, mixer);
+  }
+  return mixer;
+}
+
+/**
+ * Nearest x2 upsampling followed by a 4x4 'same' convolution on a tiny map
+ * (2x2, 4x4), as two matrix products: every input pixel times every filter
+ * tap ([n * hw, in] x [in, 16 * out]), then each output pixel's sum of the
+ * products that reach it (a 0/1 matrix). On a 2x2 map with 513 channels this
+ * is a quarter of the multiply-adds of the plain composition and less than
+ * half of the fused 3x3 form's, whose taps mostly fall on the zero padding;
+ * its mixing matrix grows with the square of the pixels, so larger maps use
+ * the fused form. The result equals the plain composition.
+ */
+export function upsampleConvTaps(x: tf.Tensor4D, tapWeights: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor4D {
+  const [n, h, w, inChannels] = x.shape;
+  const outChannels = tapWeights.shape[1] / 16;
+  const products = tf.matMul(tf.reshape(x, [n * h * w, inChannels]), tapWeights);
+  // [n, hw * 16, out] -> [hw * 16, n * out], so that one product with the mixer sums them.
+  const bySource = tf.reshape(tf.transpose(tf.reshape(products, [n, h * w * 16, outChannels]), [1, 0, 2]), [
+    h * w * 16,
+    n * outChannels,
+  ]);
+  const mixed = tf.reshape(tf.matMul(tapMixer(h, w), bySource), [4 * h * w, n, outChannels]);
+  return tf.add(tf.reshape(tf.transpose(mixed, [1, 0, 2]), [n, 2 * h, 2 * w, outChannels]), bias);
+}
+
+/**
+ * The plain composition: nearest x2 upsampling, then the 4x4 convolution: the
+ * reference the faster forms are tested against.
  */
 export function upsampleConvReference(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
   return tf.add(tf.conv2d(upsampleNearest2x(x), filter, 1, 'same'), bias);
