@@ -280,21 +280,22 @@ describe('the app in a browser', () => {
     await train.getByRole('button', { name: 'Start fine-tune' }).click();
 
     const run = page.getByRole('region', { name: 'Fine-tune “My faces”' });
-    await run.getByTestId('finetune-preview').waitFor({ timeout: 120_000 });
     const stepShown = async () =>
       Number(/Step (\d+) of 60/.exec((await run.getByTestId('finetune-step').textContent()) ?? '')?.[1] ?? 0);
+    // Paused as soon as it trains (at a step boundary, with a checkpoint), then resumed where it stopped.
     await expect.poll(stepShown, { timeout: 120_000 }).toBeGreaterThan(0);
-    await screenshot('8-finetune-running');
-    // Paused at a step boundary with a checkpoint, then resumed where it stopped.
     await run.getByRole('button', { name: 'Pause' }).click();
     await run.getByRole('status').getByText('Paused', { exact: true }).waitFor({ timeout: 120_000 });
-    await screenshot('9-finetune-paused');
-    expect(await run.getByRole('img', { name: /^Loss in phase 1/ }).count()).toBe(1);
+    await screenshot('8-finetune-paused');
     const pausedAt = await stepShown();
     expect(pausedAt).toBeGreaterThan(0);
     expect(pausedAt).toBeLessThan(60);
     await run.getByRole('button', { name: 'Resume' }).click();
     await run.getByRole('status').getByText('Finished').waitFor({ timeout: 240_000 });
+    // The loss chart of each phase, and the held-out faces as the finished profile draws them.
+    expect(await run.getByRole('img', { name: /^Loss in phase 1/ }).count()).toBe(1);
+    await run.getByTestId('finetune-preview').waitFor({ timeout: 120_000 });
+    await screenshot('9-finetune-finished');
     const figures = run.getByRole('table');
     await figures.getByText('Expression success').waitFor();
     expect(await figures.textContent()).toMatch(/On the same 2 held-out faces/);
