@@ -48,6 +48,22 @@ describe('backend selection', () => {
     expect((await selectBackend('wasm')).choice).toBe('wasm');
   });
 
+  it('reads the thread count from the environment and rejects one that is not a count', () => {
+    const saved = process.env['MIEN_THREADS'];
+    process.env['MIEN_THREADS'] = '3';
+    expect(computeThreads()).toBe(3);
+    process.env['MIEN_THREADS'] = '64';
+    expect(computeThreads()).toBe(8);
+    for (const bad of ['two', '0', '1.5']) {
+      process.env['MIEN_THREADS'] = bad;
+      expect(() => computeThreads()).toThrow(
+        `MIEN_THREADS must be a whole number of threads, 1 or more (it is "${bad}")`,
+      );
+    }
+    if (saved === undefined) delete process.env['MIEN_THREADS'];
+    else process.env['MIEN_THREADS'] = saved;
+  });
+
   it('reads the choice from the environment and rejects unknown names', () => {
     const saved = process.env['MIEN_BACKEND'];
     process.env['MIEN_BACKEND'] = 'cpu';

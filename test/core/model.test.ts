@@ -48,61 +48,48 @@ describe('presets', () => {
   });
 });
 
-describe('fused nearest-upsample convolution', () => {
+type UpsampleConvForm = (x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D) => tf.Tensor4D;
+
+/** A faster form of upsample + 4x4 conv gives the plain composition's values and gradients. */
+function expectPlainComposition(
+  form: UpsampleConvForm,
+  [n, height, width, inChannels]: number[],
+  outChannels: number,
+): void {
+  const x = tf.tensor4d(values(n! * height! * width! * inChannels!), [n!, height!, width!, inChannels!]);
+  const w = tf.tensor4d(values(16 * inChannels! * outChannels), [4, 4, inChannels!, outChannels]);
+  const b = tf.tensor1d(values(outChannels));
+  const r = tf.tensor4d(values(n! * 4 * height! * width! * outChannels), [n!, 2 * height!, 2 * width!, outChannels]);
+  const weighted = (f: UpsampleConvForm) => (xx: tf.Tensor, ww: tf.Tensor) =>
+    tf.sum(tf.mul(f(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
+  const a = tf.grads(weighted(form))([x, w]);
+  const e = tf.grads(weighted(upsampleConvReference))([x, w]);
+  const out = form(x, w, b);
+  const ref = upsampleConvReference(x, w, b);
+  expect(out.shape).toEqual(ref.shape);
+  expect(tf.max(tf.abs(tf.sub(out, ref))).dataSync()[0]).toBeLessThan(1e-4);
+  expect(tf.max(tf.abs(tf.sub(a[0]!, e[0]!))).dataSync()[0]).toBeLessThan(1e-4);
+  expect(tf.max(tf.abs(tf.sub(a[1]!, e[1]!))).dataSync()[0]).toBeLessThan(1e-3);
+  tf.dispose([x, w, b, r, ...a, ...e, out, ref]);
+}
+
+describe('faster forms of nearest-upsample convolution', () => {
   afterEach(async () => {
     await tf.setBackend('wasm');
   });
 
-  it.each(['wasm', 'cpu'])('equals upsample + 4x4 conv, values and gradients (%s)', async (backend) => {
+  it.each(['wasm', 'cpu'])('fused 3x3 phases equal upsample + 4x4 conv, values and gradients (%s)', async (backend) => {
     await tf.setBackend(backend);
-    const x = tf.tensor4d(values(2 * 5 * 7 * 6), [2, 5, 7, 6]);
-    const w = tf.tensor4d(values(4 * 4 * 6 * 3), [4, 4, 6, 3]);
-    const b = tf.tensor1d(values(3));
-    const r = tf.tensor4d(values(2 * 10 * 14 * 3), [2, 10, 14, 3]);
-    const fused = (xx: tf.Tensor, ww: tf.Tensor) =>
-      tf.sum(tf.mul(upsampleConv(xx as tf.Tensor4D, upsampleConvFilter(ww as tf.Tensor4D), b), r));
-    const plain = (xx: tf.Tensor, ww: tf.Tensor) =>
-      tf.sum(tf.mul(upsampleConvReference(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
-    const a = tf.grads(fused)([x, w]);
-    const e = tf.grads(plain)([x, w]);
-    const out = upsampleConv(x, upsampleConvFilter(w), b);
-    const ref = upsampleConvReference(x, w, b);
-    expect(tf.max(tf.abs(tf.sub(out, ref))).dataSync()[0]).toBeLessThan(1e-4);
-    expect(tf.max(tf.abs(tf.sub(a[0]!, e[0]!))).dataSync()[0]).toBeLessThan(1e-4);
-    expect(tf.max(tf.abs(tf.sub(a[1]!, e[1]!))).dataSync()[0]).toBeLessThan(1e-3);
-    tf.dispose([x, w, b, r, ...a, ...e, out, ref]);
-  });
-});
-
-describe('per-tap nearest-upsample convolution', () => {
-  afterEach(async () => {
-    await tf.setBackend('wasm');
+    expectPlainComposition((x, w, b) => upsampleConv(x, upsampleConvFilter(w), b), [2, 5, 7, 6], 3);
   });
 
   it.each([
     ['wasm', 2, 2],
     ['wasm', 4, 4],
     ['cpu', 2, 3],
-  ] as const)('equals upsample + 4x4 conv, values and gradients (%s, %ix%i)', async (backend, height, width) => {
+  ] as const)('per-tap products equal upsample + 4x4 conv, values and gradients (%s, %ix%i)', async (backend, h, w) => {
     await tf.setBackend(backend);
-    const [n, inChannels, outChannels] = [3, 7, 5];
-    const x = tf.tensor4d(values(n * height * width * inChannels), [n, height, width, inChannels]);
-    const w = tf.tensor4d(values(16 * inChannels * outChannels), [4, 4, inChannels, outChannels]);
-    const b = tf.tensor1d(values(outChannels));
-    const r = tf.tensor4d(values(n * 4 * height * width * outChannels), [n, 2 * height, 2 * width, outChannels]);
-    const taps = (xx: tf.Tensor, ww: tf.Tensor) =>
-      tf.sum(tf.mul(upsampleConvTaps(xx as tf.Tensor4D, upsampleConvTapWeights(ww as tf.Tensor4D), b), r));
-    const plain = (xx: tf.Tensor, ww: tf.Tensor) =>
-      tf.sum(tf.mul(upsampleConvReference(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
-    const a = tf.grads(taps)([x, w]);
-    const e = tf.grads(plain)([x, w]);
-    const out = upsampleConvTaps(x, upsampleConvTapWeights(w), b);
-    const ref = upsampleConvReference(x, w, b);
-    expect(out.shape).toEqual(ref.shape);
-    expect(tf.max(tf.abs(tf.sub(out, ref))).dataSync()[0]).toBeLessThan(1e-4);
-    expect(tf.max(tf.abs(tf.sub(a[0]!, e[0]!))).dataSync()[0]).toBeLessThan(1e-4);
-    expect(tf.max(tf.abs(tf.sub(a[1]!, e[1]!))).dataSync()[0]).toBeLessThan(1e-3);
-    tf.dispose([x, w, b, r, ...a, ...e, out, ref]);
+    expectPlainComposition((x, f, b) => upsampleConvTaps(x, upsampleConvTapWeights(f), b), [3, h, w, 7], 5);
   });
 });
 
@@ -129,7 +116,7 @@ describe('ExpressionModel', () => {
     },
   );
 
-  it('decodes alike in training and at inference, where every stage uses the cached fused filter', () => {
+  it('decodes alike in training and at inference, whose cached filters take other forms on some stages', () => {
     const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' });
     const images = tf.tensor4d(values(2 * 64 * 64 * 3), [2, 64, 64, 3]);
     const gap = tf.tidy(() => {

@@ -325,13 +325,14 @@ async function benchPhotos(portrait: string, batchPhotos: number): Promise<Photo
 }
 
 function photoTable(photos: PhotoBenchReport): string {
+  const batchThreads = defaultBatchThreads();
   return [
     `photo pipeline, ${photos.megapixels} MP JPEG with one face:`,
     `  one photo end to end (decode, detect, edit, encode): ${photos.singlePhotoSeconds.toFixed(2)} s`,
     `  batch in one thread: ${photos.batchPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.batchPeakRssMb.toFixed(0)} MB`,
     `  batch on ${photos.threads} threads (this one and workers): ${photos.threadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.threadedPeakRssMb.toFixed(0)} MB`,
     `  the same with --detector fast: ${photos.fastThreadedPhotosPerSecond.toFixed(2)} photos/s, peak memory ${photos.fastThreadedPeakRssMb.toFixed(0)} MB`,
-    `  (\`mien batch\` uses ${defaultBatchThreads()} photo thread${defaultBatchThreads() === 1 ? '' : 's'} here by default)`,
+    `  (\`mien batch\` uses ${batchThreads} photo thread${batchThreads === 1 ? '' : 's'} here by default)`,
   ].join('\n');
 }
 

@@ -48,9 +48,13 @@ export function requestedBackend(explicit?: string): BackendChoice | 'auto' {
  * (up to what the WebAssembly backend can start).
  */
 export function computeThreads(): number {
-  const wanted = Number(process.env['MIEN_THREADS']);
-  const threads = Number.isInteger(wanted) && wanted > 0 ? wanted : os.availableParallelism();
-  return Math.min(threads, maxWasmThreads);
+  const setting = process.env['MIEN_THREADS']?.trim();
+  if (!setting) return Math.min(os.availableParallelism(), maxWasmThreads);
+  const wanted = Number(setting);
+  if (!Number.isInteger(wanted) || wanted < 1) {
+    throw new Error(`MIEN_THREADS must be a whole number of threads, 1 or more (it is "${setting}")`);
+  }
+  return Math.min(wanted, maxWasmThreads);
 }
 
 export interface BackendOptions {

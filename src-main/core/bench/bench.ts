@@ -11,7 +11,7 @@ export interface BenchOptions {
   presets: PresetName[];
   sizes: ModelSize[];
   batchSize: number;
-  /** timed repetitions after one warm-up */
+  /** timed repetitions after one warm-up (one face: at least 50, after 10) */
   repeats: number;
   onEntry?: (entry: BenchEntry) => void;
 }
@@ -104,7 +104,7 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
   }
 }
 
-/** Median wall time of `repeats` runs after one warm-up (which also builds caches and optimiser state). */
+/** Median wall time of `repeats` runs after `warmUps` untimed ones (which also build caches and optimiser state). */
 async function time(repeats: number, work: () => unknown, warmUps = 1): Promise<number> {
   for (let i = 0; i < warmUps; i++) await work();
   const samples: number[] = [];
