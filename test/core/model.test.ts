@@ -7,6 +7,9 @@ import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { CheckpointError, readCheckpoint } from '../../src-main/core/model/checkpoint.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import {
+  conv2x,
+  conv2xWindows,
+  leakyRelu,
   upsampleConv,
   upsampleConvFilter,
   upsampleConvReference,
@@ -90,6 +93,63 @@ describe('faster forms of nearest-upsample convolution', () => {
   ] as const)('per-tap products equal upsample + 4x4 conv, values and gradients (%s, %ix%i)', async (backend, h, w) => {
     await tf.setBackend(backend);
     expectPlainComposition((x, f, b) => upsampleConvTaps(x, upsampleConvTapWeights(f), b), [3, h, w, 7], 5);
+  });
+});
+
+/** Values and input and filter gradients of two convolution forms on the same random data. */
+function expectSameConvolution(
+  form: UpsampleConvForm,
+  reference: UpsampleConvForm,
+  xShape: number[],
+  filterShape: number[],
+): void {
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const x = tf.tensor4d(values(size(xShape)), xShape as [number, number, number, number]);
+  const w = tf.tensor4d(values(size(filterShape)), filterShape as [number, number, number, number]);
+  const b = tf.tensor1d(values(filterShape[3]!));
+  const ref = reference(x, w, b);
+  const r = tf.tensor(values(ref.size), ref.shape);
+  const weighted = (f: UpsampleConvForm) => (xx: tf.Tensor, ww: tf.Tensor) =>
+    tf.sum(tf.mul(f(xx as tf.Tensor4D, ww as tf.Tensor4D, b), r));
+  const a = tf.grads(weighted(form))([x, w]);
+  const e = tf.grads(weighted(reference))([x, w]);
+  const out = form(x, w, b);
+  expect(out.shape).toEqual(ref.shape);
+  expect(tf.max(tf.abs(tf.sub(out, ref))).dataSync()[0]).toBeLessThan(1e-4);
+  expect(tf.max(tf.abs(tf.sub(a[0]!, e[0]!))).dataSync()[0]).toBeLessThan(1e-4);
+  expect(tf.max(tf.abs(tf.sub(a[1]!, e[1]!))).dataSync()[0]).toBeLessThan(1e-4);
+  tf.dispose([x, w, b, r, ...a, ...e, out, ref]);
+}
+
+describe('faster forms of the encoder layers', () => {
+  afterEach(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  it.each([
+    ['wasm', [3, 4, 4, 6]],
+    ['wasm', [2, 2, 2, 5]],
+    ['cpu', [2, 3, 5, 4]],
+  ] as const)(
+    'the window form equals the stride-2 convolution, values and gradients (%s, %j)',
+    async (backend, xShape) => {
+      await tf.setBackend(backend);
+      expectSameConvolution(conv2xWindows, conv2x, [...xShape], [4, 4, xShape[3], 7]);
+    },
+  );
+
+  it.each(['wasm', 'cpu'])('leaky ReLU equals tfjs own, values and gradient, zero included (%s)', async (backend) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor2d([...values(63), 0], [8, 8]);
+    const dy = tf.tensor2d(values(64), [8, 8]);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(leakyRelu(t), dy)))(x);
+    const theirs = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(t, 0.2), dy)))(x);
+    // Equal up to float32 rounding: tfjs multiplies by 0.2 in double precision, PReLU by its float32 slope.
+    const gap = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+    expect(gap(leakyRelu(x), tf.leakyRelu(x, 0.2))).toBeLessThan(1e-7);
+    expect(gap(ours, theirs)).toBeLessThan(1e-7);
+    expect(ours.dataSync()[63]).toBeCloseTo(0.2 * dy.dataSync()[63]!, 6);
+    tf.dispose([x, dy, ours, theirs]);
   });
 });
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2x, dense, leakySlope } from '../model/layers.js';
+import { conv2x, dense, leakyRelu } from '../model/layers.js';
 import type { BatchSampler } from './batches.js';
 import { WeightSet } from './weight-set.js';
 
@@ -40,7 +40,7 @@ export class ExpressionClassifier extends WeightSet {
     let h = images;
     widths.forEach((_, i) => {
       h = conv2x(h, this.get(`conv${i}.filter`) as tf.Tensor4D, this.get(`conv${i}.bias`) as tf.Tensor1D);
-      h = tf.leakyRelu(h, leakySlope);
+      h = leakyRelu(h);
     });
     const flat = tf.reshape(h, [images.shape[0], -1]) as tf.Tensor2D;
     return dense(flat, this.get('dense.weights') as tf.Tensor2D, this.get('dense.bias') as tf.Tensor1D);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2x, labelPlanes, leakySlope } from '../model/layers.js';
+import { conv2x, labelPlanes, leakyRelu } from '../model/layers.js';
 import { WeightSet } from './weight-set.js';
 
 /** Prefix of the critic's tensors in a training checkpoint. */
@@ -48,7 +48,7 @@ export class RealismCritic extends WeightSet {
     let h = tf.concat([images, labelPlanes(labels, height, width, 1)], 3);
     widths.forEach((_, i) => {
       const filter = this.get(`conv${i}.filter`) as tf.Tensor4D;
-      h = tf.leakyRelu(conv2x(h, filter, this.get(`conv${i}.bias`) as tf.Tensor1D), leakySlope);
+      h = leakyRelu(conv2x(h, filter, this.get(`conv${i}.bias`) as tf.Tensor1D));
     });
     const patch = tf.conv2d(h, this.get('patch.filter') as tf.Tensor4D, 1, 'same');
     return tf.add(patch, this.get('patch.bias'));
