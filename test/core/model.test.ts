@@ -9,7 +9,9 @@ import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import {
   conv2x,
   conv2xWindows,
+  labelPlanes,
   leakyRelu,
+  splitLabelChannel,
   upsampleConv,
   upsampleConvFilter,
   upsampleConvReference,
@@ -85,6 +87,24 @@ describe('faster forms of nearest-upsample convolution', () => {
     await tf.setBackend(backend);
     expectPlainComposition((x, w, b) => upsampleConv(x, upsampleConvFilter(w), b), [2, 5, 7, 6], 3);
   });
+
+  it.each(['wasm', 'cpu'])(
+    'the label channel split off the fused filter gives the result of the concatenated plane (%s)',
+    async (backend) => {
+      await tf.setBackend(backend);
+      const labels = tf.tensor1d([0.3, -1.2]);
+      // The filter's last input channel reads the label plane.
+      const split = (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => {
+        const [, h, wd] = x.shape;
+        const { features, labelMap } = splitLabelChannel(upsampleConvFilter(w), h, wd);
+        return upsampleConv(x, features, b, tf.mul(tf.reshape(labels, [2, 1, 1, 1]), labelMap) as tf.Tensor4D);
+      };
+      const concatenated = (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) =>
+        upsampleConvReference(tf.concat([x, labelPlanes(labels, x.shape[1], x.shape[2], 1)], 3), w, b);
+      expectSameConvolution(split, concatenated, [2, 5, 6, 4], [4, 4, 5, 3]);
+      labels.dispose();
+    },
+  );
 
   it.each([
     ['wasm', 2, 2],

@@ -9,6 +9,7 @@ import {
   dense,
   labelPlanes,
   leakyRelu,
+  splitLabelChannel,
   upsampleConv,
   upsampleConvFilter,
   upsampleConvTaps,
@@ -231,16 +232,17 @@ export class ExpressionNetwork {
     let h = z;
     const stages = arch.decoderChannels.length;
     for (let i = 0; i < stages; i++) {
-      const [, height, width] = h.shape;
-      const withLabel = tf.concat([h, labelPlanes(labels, height, width, arch.labelPlanes as 1 | 2)], 3);
+      const [n, height, width] = h.shape;
+      const withLabel = () => tf.concat([h, labelPlanes(labels, height, width, arch.labelPlanes as 1 | 2)], 3);
       const bias = this.get(`decoder.${i}.bias`) as tf.Tensor1D;
       if (arch.batchNorm) {
-        h = convTranspose2x(withLabel, this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
+        h = convTranspose2x(withLabel(), this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
         if (i < stages - 1) h = batchNorm(h, this.normState(`decoder.${i}.bn`), training);
       } else if (Math.max(height, width) <= tapFormMaxSide[training ? 'training' : 'inference']) {
-        h = upsampleConvTaps(withLabel, this.tapWeights(`decoder.${i}.filter`, training), bias);
+        h = upsampleConvTaps(withLabel(), this.tapWeights(`decoder.${i}.filter`, training), bias);
       } else {
-        h = upsampleConv(withLabel, this.phaseFilter(`decoder.${i}.filter`, training), bias);
+        const { features, labelMap } = this.phaseFilter(`decoder.${i}.filter`, height, width, training);
+        h = upsampleConv(h, features, bias, tf.mul(tf.reshape(labels, [n, 1, 1, 1]), labelMap) as tf.Tensor4D);
       }
       h = i < stages - 1 ? tf.relu(h) : tf.tanh(h);
     }
@@ -277,8 +279,19 @@ export class ExpressionNetwork {
    * The fused upsample-conv filter. In training it is derived inside the
    * gradient scope so gradients reach the 4x4 weights; at inference it is cached.
    */
-  private phaseFilter(name: string, training: boolean): tf.Tensor4D {
-    return this.derivedFilter(`${name}:phases`, training, () => upsampleConvFilter(this.get(name) as tf.Tensor4D));
+  private phaseFilter(
+    name: string,
+    height: number,
+    width: number,
+    training: boolean,
+  ): { features: tf.Tensor4D; labelMap: tf.Tensor4D } {
+    const derive = () => splitLabelChannel(upsampleConvFilter(this.get(name) as tf.Tensor4D), height, width);
+    if (training) return derive();
+    const key = `${name}:phases:${height}x${width}`;
+    return {
+      features: this.derivedFilter(`${key}:features`, false, () => derive().features),
+      labelMap: this.derivedFilter(`${key}:label`, false, () => derive().labelMap),
+    };
   }
 
   /** The per-tap upsample-conv filter, derived and cached like `phaseFilter`. */
