@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2x, labelPlanes, leakyRelu } from '../model/layers.js';
+import { conv2x, leakyRelu } from '../model/layers.js';
 import { WeightSet } from './weight-set.js';
 
 /** Prefix of the critic's tensors in a training checkpoint. */
@@ -10,8 +10,10 @@ const widths = [32, 64, 128];
 const patchSide = 8;
 
 /**
- * A conditional patch discriminator (pix2pix's patches, with the label as an
- * extra input plane as in conditional GANs) that tells real faces with their
+ * A conditional patch discriminator (pix2pix's patches, conditioned on the
+ * label by projection, as in Miyato and Koyama's cGANs with projection
+ * discriminator: each patch's logit is a realism term plus the label's
+ * direction times a learned reading of the patch) that tells real faces with their
  * true label from edited faces with the label they were asked for: the face
  * with the change between the decodes at the flipped and the true label added,
  * as the app edits photos. Each of its outputs sees a patch of the face (an
@@ -29,7 +31,7 @@ const patchSide = 8;
 export class RealismCritic extends WeightSet {
   constructor(seed = 1) {
     super(criticPrefix, seed);
-    let channels = 4; // RGB and the label plane
+    let channels = 3;
     widths.forEach((out, i) => {
       this.addUniform(`conv${i}.filter`, [4, 4, channels, out], 16 * channels);
       this.addUniform(`conv${i}.bias`, [out], 16 * channels);
@@ -37,6 +39,7 @@ export class RealismCritic extends WeightSet {
     });
     this.addUniform('patch.filter', [3, 3, channels, 1], 9 * channels);
     this.addUniform('patch.bias', [1], 9 * channels);
+    this.addUniform('projection.filter', [3, 3, channels, 1], 9 * channels);
   }
 
   /**
@@ -44,14 +47,16 @@ export class RealismCritic extends WeightSet {
    * one logit per patch, [n, size/8, size/8, 1]: real above 0
    */
   logits(images: tf.Tensor4D, labels: tf.Tensor1D): tf.Tensor4D {
-    const [, height, width] = images.shape;
-    let h = tf.concat([images, labelPlanes(labels, height, width, 1)], 3);
+    let h = images;
     widths.forEach((_, i) => {
       const filter = this.get(`conv${i}.filter`) as tf.Tensor4D;
       h = leakyRelu(conv2x(h, filter, this.get(`conv${i}.bias`) as tf.Tensor1D));
     });
-    const patch = tf.conv2d(h, this.get('patch.filter') as tf.Tensor4D, 1, 'same');
-    return tf.add(patch, this.get('patch.bias'));
+    const realism = tf.add(tf.conv2d(h, this.get('patch.filter') as tf.Tensor4D, 1, 'same'), this.get('patch.bias'));
+    // The projection: each patch's features against the label's direction, +1 smiling, -1 neutral.
+    const direction = tf.reshape(tf.sub(tf.mul(labels, 2), 1), [labels.shape[0], 1, 1, 1]);
+    const agreement = tf.conv2d(h, this.get('projection.filter') as tf.Tensor4D, 1, 'same');
+    return tf.add(realism, tf.mul(agreement, direction)) as tf.Tensor4D;
   }
 
   /**
