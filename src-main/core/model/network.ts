@@ -276,8 +276,10 @@ export class ExpressionNetwork {
   }
 
   /**
-   * The fused upsample-conv filter. In training it is derived inside the
-   * gradient scope so gradients reach the 4x4 weights; at inference it is cached.
+   * The fused upsample-conv filter without its label channel, and the label's
+   * share per unit label on an h x w map (see splitLabelChannel). In training
+   * both are derived inside the gradient scope so gradients reach the 4x4
+   * weights; at inference they are cached (the share for each map size).
    */
   private phaseFilter(
     name: string,
@@ -287,10 +289,17 @@ export class ExpressionNetwork {
   ): { features: tf.Tensor4D; labelMap: tf.Tensor4D } {
     const derive = () => splitLabelChannel(upsampleConvFilter(this.get(name) as tf.Tensor4D), height, width);
     if (training) return derive();
-    const key = `${name}:phases:${height}x${width}`;
+    const [featuresKey, labelKey] = [`${name}:phases`, `${name}:label:${height}x${width}`];
+    if (!this.derivedFilterCache.has(featuresKey) || !this.derivedFilterCache.has(labelKey)) {
+      const derived = tf.tidy(derive);
+      this.derivedFilterCache.get(featuresKey)?.dispose();
+      this.derivedFilterCache.set(featuresKey, tf.keep(derived.features));
+      this.derivedFilterCache.get(labelKey)?.dispose();
+      this.derivedFilterCache.set(labelKey, tf.keep(derived.labelMap));
+    }
     return {
-      features: this.derivedFilter(`${key}:features`, false, () => derive().features),
-      labelMap: this.derivedFilter(`${key}:label`, false, () => derive().labelMap),
+      features: this.derivedFilterCache.get(featuresKey) as tf.Tensor4D,
+      labelMap: this.derivedFilterCache.get(labelKey) as tf.Tensor4D,
     };
   }
 
