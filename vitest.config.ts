@@ -7,6 +7,7 @@ export default defineConfig({
   plugins: [svelte({ dynamicCompileOptions: () => ({ generate: 'client' }) })],
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     environment: 'node',
     testTimeout: 120_000,
     hookTimeout: 120_000,
