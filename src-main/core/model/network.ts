@@ -17,6 +17,9 @@ import {
   type BatchNormState,
 } from './layers.js';
 
+/** A filter derived from the weights for a faster form of a layer: one tensor, or several by name. */
+type DerivedFilter = tf.Tensor | Record<string, tf.Tensor>;
+
 /** Which part of the network a variable belongs to; each part has its own optimiser. */
 export type Part = 'encoder' | 'decoder' | 'discriminator';
 
@@ -56,7 +59,7 @@ export class ExpressionNetwork {
   private readonly variables = new Map<string, NamedVariable>();
   private random: () => number;
   /** Derived decoder filters for inference, rebuilt after weights change. */
-  private derivedFilterCache = new Map<string, tf.Tensor>();
+  private derivedFilterCache = new Map<string, DerivedFilter>();
   private readonly instance = ++instances;
 
   constructor(
@@ -205,7 +208,7 @@ export class ExpressionNetwork {
 
   /** Call after the weights change (a training step, a load) so cached inference filters are rebuilt. */
   weightsChanged(): void {
-    for (const t of this.derivedFilterCache.values()) t.dispose();
+    tf.dispose([...this.derivedFilterCache.values()]);
     this.derivedFilterCache.clear();
   }
 
@@ -287,20 +290,10 @@ export class ExpressionNetwork {
     width: number,
     training: boolean,
   ): { features: tf.Tensor4D; labelMap: tf.Tensor4D } {
-    const derive = () => splitLabelChannel(upsampleConvFilter(this.get(name) as tf.Tensor4D), height, width);
-    if (training) return derive();
-    const [featuresKey, labelKey] = [`${name}:phases`, `${name}:label:${height}x${width}`];
-    if (!this.derivedFilterCache.has(featuresKey) || !this.derivedFilterCache.has(labelKey)) {
-      const derived = tf.tidy(derive);
-      this.derivedFilterCache.get(featuresKey)?.dispose();
-      this.derivedFilterCache.set(featuresKey, tf.keep(derived.features));
-      this.derivedFilterCache.get(labelKey)?.dispose();
-      this.derivedFilterCache.set(labelKey, tf.keep(derived.labelMap));
-    }
-    return {
-      features: this.derivedFilterCache.get(featuresKey) as tf.Tensor4D,
-      labelMap: this.derivedFilterCache.get(labelKey) as tf.Tensor4D,
-    };
+    // Keyed by map size too: the label's share depends on it (a stage meets one size per model).
+    return this.derivedFilter(`${name}:phases:${height}x${width}`, training, () =>
+      splitLabelChannel(upsampleConvFilter(this.get(name) as tf.Tensor4D), height, width),
+    );
   }
 
   /** The per-tap upsample-conv filter, derived and cached like `phaseFilter`. */
@@ -308,11 +301,13 @@ export class ExpressionNetwork {
     return this.derivedFilter(`${name}:taps`, training, () => upsampleConvTapWeights(this.get(name) as tf.Tensor4D));
   }
 
-  private derivedFilter<T extends tf.Tensor>(key: string, training: boolean, derive: () => T): T {
+  /** A tensor, or a record of tensors, derived from the weights: built afresh in training, cached at inference. */
+  private derivedFilter<T extends DerivedFilter>(key: string, training: boolean, derive: () => T): T {
     if (training) return derive();
     let cached = this.derivedFilterCache.get(key);
     if (!cached) {
-      cached = tf.keep(tf.tidy(derive));
+      cached = tf.tidy(derive);
+      for (const t of cached instanceof tf.Tensor ? [cached] : Object.values(cached)) tf.keep(t);
       this.derivedFilterCache.set(key, cached);
     }
     return cached as T;
