@@ -130,7 +130,10 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
     .option('--no-flip', 'no horizontal-flip augmentation')
     .option('--seed <n>', 'random seed', nonNegativeInt, 1)
     .option('--out <dir>', 'run folder (checkpoints, final model)')
-    .option('--init <checkpoint>', "start from this model's weights (same preset and size) instead of random ones")
+    .option(
+      '--init <checkpoint>',
+      "start from this model's weights (same preset; a paper model of half the size is grown to the run's) instead of random ones",
+    )
     .action((options: TrainOptions) =>
       run(async (reporter) => {
         const out = options.out ?? path.join('runs', `${options.preset}-${options.size}-${timestamp()}`);

@@ -9,6 +9,7 @@ import {
   type NamedArray,
 } from '../model/checkpoint.js';
 import { ExpressionModel } from '../model/expression-model.js';
+import { grownModel } from '../model/grow.js';
 import type { ExpressionNetwork } from '../model/network.js';
 import { BatchSampler } from './batches.js';
 import { loadFaceDataset, type FaceDataset } from './dataset.js';
@@ -194,10 +195,28 @@ const trainingStateSchema = z.object({
   ),
 });
 
-/** Random weights from the seed, or those of `initialModel`, which must have the run's architecture. */
-function initialModel(settings: RunSettings): Promise<ExpressionModel> {
-  if (!settings.initialModel) return Promise.resolve(ExpressionModel.create(settings.model, settings.seed));
-  return ExpressionModel.load(settings.initialModel, settings.model);
+/**
+ * Random weights from the seed, or those of `initialModel`, which must have the
+ * run's preset; one of half the run's size is grown to it (grownModel).
+ */
+async function initialModel(settings: RunSettings): Promise<ExpressionModel> {
+  const { model: config, initialModel: file, seed } = settings;
+  if (!file) return ExpressionModel.create(config, seed);
+  const start = await ExpressionModel.load(file, { preset: config.preset, attribute: config.attribute });
+  if (start.config.size === config.size) return start;
+  try {
+    if (start.config.size > config.size || settings.trained === 'decoder') {
+      throw new CheckpointError(
+        file,
+        settings.trained === 'decoder'
+          ? `is a ${start.config.size} px model; training the decoder alone needs one of the run's ${config.size} px`
+          : `is a ${start.config.size} px model, larger than the run's ${config.size} px`,
+      );
+    }
+    return grownModel(start, config, seed);
+  } finally {
+    start.dispose();
+  }
 }
 
 async function loadData(settings: RunSettings, control: RunControl): Promise<FaceDataset> {
