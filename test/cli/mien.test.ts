@@ -146,9 +146,21 @@ describe('mien command line', () => {
       ],
     });
 
-    const wrongSize = await mien('--json', 'train', ...args, '--size', '128', '--init', from, '--out', `${next}-128`);
-    expect(wrongSize.code).toBe(1);
-    expect(wrongSize.stderr).toContain(from);
+    // A model of another preset cannot start the run (a smaller paper model would be grown to its size).
+    const otherPreset = await mien(
+      '--json',
+      'train',
+      ...args,
+      '--preset',
+      'fader',
+      '--init',
+      from,
+      '--out',
+      `${next}-fader`,
+    );
+    expect(otherPreset.code).toBe(1);
+    expect(otherPreset.stderr).toContain(from);
+    expect(otherPreset.stderr).toMatch(/is a paper model, expected fader/);
   });
 
   it('train stopped before its first checkpoint says there is nothing to resume', async () => {
