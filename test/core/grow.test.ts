@@ -105,6 +105,14 @@ describe('a model grown to twice its size', () => {
       /training the decoder alone needs one of the run's 128 px/,
     );
 
+    // A growth grownModel refuses (more than one size) names the file.
+    const twoSizes = { ...settings, model: { ...settings.model, size: 256 as const } };
+    await expect(startTraining(await mkdtemp(path.join(os.tmpdir(), 'mien-grow-')), twoSizes)).rejects.toMatchObject({
+      name: 'CheckpointError',
+      file: defaultModelPath(),
+      message: expect.stringMatching(/one size at a time: 64 px paper to 256 px paper/),
+    });
+
     const larger = path.join(run, 'model.mien');
     const back = smallRun({ initialModel: larger });
     await expect(startTraining(await mkdtemp(path.join(os.tmpdir(), 'mien-grow-')), back)).rejects.toThrow(

@@ -1,5 +1,5 @@
 import { ExpressionModel } from './expression-model.js';
-import type { ModelConfig } from './presets.js';
+import { architectureOf, type ModelConfig } from './presets.js';
 
 type Weight = { name: string; shape: number[]; values: Float32Array };
 
@@ -37,10 +37,8 @@ export function grownModel(smaller: ExpressionModel, config: ModelConfig, seed =
   const grown = ExpressionModel.create(config, seed);
   const source = new Map(smaller.network.exportWeights().map((w) => [w.name, w]));
   const target = new Map(grown.network.exportWeights().map((w) => [w.name, w]));
-  const layers = (prefix: string) =>
-    [...source.keys()].filter((n) => n.startsWith(prefix) && n.endsWith('.filter')).length;
-  const encoderLayers = layers('encoder.');
-  const decoderLayers = layers('decoder.');
+  const encoderLayers = architectureOf(from).encoderChannels.length;
+  const decoderLayers = architectureOf(from).decoderChannels.length;
   const take = (to: string, name: string) => target.set(to, { ...target.get(to)!, values: source.get(name)!.values });
 
   // The deeper layers move one place down the encoder; the rest keeps its place.

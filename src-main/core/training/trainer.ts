@@ -204,16 +204,18 @@ async function initialModel(settings: RunSettings): Promise<ExpressionModel> {
   if (!file) return ExpressionModel.create(config, seed);
   const start = await ExpressionModel.load(file, { preset: config.preset, attribute: config.attribute });
   if (start.config.size === config.size) return start;
+  const refuse = (reason: string) => new CheckpointError(file, `is a ${start.config.size} px model, ${reason}`);
   try {
-    if (start.config.size > config.size || settings.trained === 'decoder') {
-      throw new CheckpointError(
-        file,
-        settings.trained === 'decoder'
-          ? `is a ${start.config.size} px model; training the decoder alone needs one of the run's ${config.size} px`
-          : `is a ${start.config.size} px model, larger than the run's ${config.size} px`,
-      );
+    if (settings.trained === 'decoder') {
+      throw refuse(`and training the decoder alone needs one of the run's ${config.size} px`);
     }
-    return grownModel(start, config, seed);
+    if (start.config.size > config.size) throw refuse(`larger than the run's ${config.size} px`);
+    try {
+      return grownModel(start, config, seed);
+    } catch (error) {
+      // grownModel says which growth it refuses (another preset, more than one size); the file is named here.
+      throw new CheckpointError(file, (error as Error).message);
+    }
   } finally {
     start.dispose();
   }
