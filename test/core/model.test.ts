@@ -8,12 +8,15 @@ import { CheckpointError, readCheckpoint } from '../../src-main/core/model/check
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import {
   conv2x,
+  conv2xLeakyFused,
   conv2xWindows,
   labelPlanes,
   leakyRelu,
   splitLabelChannel,
+  splitPhases,
   upsampleConv,
   upsampleConvFilter,
+  upsampleConvInference,
   upsampleConvReference,
   upsampleConvTaps,
   upsampleConvTapWeights,
@@ -95,6 +98,69 @@ describe('faster forms of nearest-upsample convolution', () => {
   ] as const)('per-tap products equal upsample + 4x4 conv, values and gradients (%s, %ix%i)', async (backend, h, w) => {
     await tf.setBackend(backend);
     expectPlainComposition((x, f, b) => upsampleConvTaps(x, upsampleConvTapWeights(f), b), [3, h, w, 7], 5);
+  });
+});
+
+describe('inference forms', () => {
+  afterEach(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  it.each([
+    ['wasm', 'by phase', 'relu'],
+    ['wasm', 'fused', 'tanh'],
+    ['cpu', 'by phase', 'tanh'],
+    ['cpu', 'fused', 'relu'],
+  ] as const)(
+    '%s: the %s inference stage with the label share equals upsample + 4x4 conv on the concatenated plane, then %s',
+    async (backend, form, activation) => {
+      await tf.setBackend(backend);
+      const [n, h, w, inChannels, outChannels] = [2, 5, 6, 4, 3];
+      const x = tf.tensor4d(values(n * h * w * inChannels), [n, h, w, inChannels]);
+      const filter = tf.tensor4d(values(16 * (inChannels + 1) * outChannels), [4, 4, inChannels + 1, outChannels]);
+      const bias = tf.tensor1d(values(outChannels));
+      const labels = tf.tensor1d([0.3, -1.2]);
+      const gap = tf.tidy(() => {
+        const { features, labelMap } = splitLabelChannel(upsampleConvFilter(filter), h, w);
+        const labelShare = tf.mul(tf.reshape(labels, [n, 1, 1, 1]), labelMap) as tf.Tensor4D;
+        const ours =
+          form === 'by phase'
+            ? upsampleConvInference(x, splitPhases(features), bias, labelShare, activation)
+            : upsampleConvInference(x, [features], tf.tile(bias, [4]), labelShare, activation);
+        const plain = upsampleConvReference(tf.concat([x, labelPlanes(labels, h, w, 1)], 3), filter, bias);
+        const expected = activation === 'relu' ? tf.relu(plain) : tf.tanh(plain);
+        expect(ours.shape).toEqual(expected.shape);
+        return tf.max(tf.abs(tf.sub(ours, expected))).dataSync()[0]!;
+      });
+      expect(gap).toBeLessThan(1e-5);
+      tf.dispose([x, filter, bias, labels]);
+    },
+  );
+
+  it('splits the fused filter into 3x3, 3x2, 2x3 and 2x2 phase filters: 25 of its 36 taps', () => {
+    const phases = splitPhases(tf.zeros([3, 3, 5, 4 * 7]) as tf.Tensor4D);
+    expect(phases.map((p) => p.shape)).toEqual([
+      [3, 3, 5, 7],
+      [3, 2, 5, 7],
+      [2, 3, 5, 7],
+      [2, 2, 5, 7],
+    ]);
+    tf.dispose(phases);
+  });
+
+  it.each(['wasm', 'cpu'])('%s: the fused encoder layer equals the convolution then leaky ReLU', async (backend) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor4d(values(2 * 7 * 6 * 5), [2, 7, 6, 5]);
+    const filter = tf.tensor4d(values(16 * 5 * 9), [4, 4, 5, 9]);
+    const bias = tf.tensor1d(values(9));
+    const gap = tf.tidy(() => {
+      const fused = conv2xLeakyFused(x, filter, bias);
+      const plain = leakyRelu(conv2x(x, filter, bias));
+      expect(fused.shape).toEqual(plain.shape);
+      return tf.max(tf.abs(tf.sub(fused, plain))).dataSync()[0]!;
+    });
+    expect(gap).toBeLessThan(1e-5);
+    tf.dispose([x, filter, bias]);
   });
 });
 
@@ -183,17 +249,21 @@ describe('ExpressionModel', () => {
     },
   );
 
-  it('decodes alike in training and at inference, whose cached filters take other forms on some stages', () => {
+  it('encodes and decodes alike in training and at inference, whose cached filters take other forms', () => {
     const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' });
     const images = tf.tensor4d(values(2 * 64 * 64 * 3), [2, 64, 64, 3]);
-    const gap = tf.tidy(() => {
-      const z = model.network.encode(images);
+    const gaps = tf.tidy(() => {
+      const z = model.network.encode(images, true);
       const labels = tf.tensor1d([0.3, 1.4]);
       const trained = model.network.decode(z, labels, true);
-      const inferred = model.network.decode(z, labels, false);
-      return tf.max(tf.abs(tf.sub(trained, inferred))).dataSync()[0]!;
+      const inferred = model.network.decode(model.network.encode(images, false), labels, false);
+      return [
+        tf.max(tf.abs(tf.sub(z, model.network.encode(images, false)))).dataSync()[0]!,
+        tf.max(tf.abs(tf.sub(trained, inferred))).dataSync()[0]!,
+      ];
     });
-    expect(gap).toBeLessThan(1e-4);
+    expect(gaps[0]).toBeLessThan(1e-4);
+    expect(gaps[1]).toBeLessThan(1e-4);
     images.dispose();
     model.dispose();
   });

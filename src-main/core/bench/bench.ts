@@ -11,7 +11,7 @@ export interface BenchOptions {
   presets: PresetName[];
   sizes: ModelSize[];
   batchSize: number;
-  /** timed repetitions after one warm-up (one face: at least 50, after 10) */
+  /** timed repetitions after one warm-up (one face: at least 50, after a second of warm-up) */
   repeats: number;
   onEntry?: (entry: BenchEntry) => void;
 }
@@ -77,11 +77,13 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
   try {
     const counts = model.parameterCounts();
     const forwardMs = await time(options.repeats, () => tidyValues(() => model.predict(batch, labelValues)));
-    // One face takes a few milliseconds: many runs, after several warm-ups, for a stable median.
+    // One face takes a few milliseconds, and its first hundred or so runs are slower while V8
+    // optimises tfjs' JavaScript (8-9 ms, then 5): warm up for a second, then take the median of many.
     const inferMs = await time(
       Math.max(50, options.repeats * 4),
       () => tidyValues(() => model.predict(single, [1])),
       10,
+      1000,
     );
     const trainMs = await time(options.repeats, () => stepper.run(imageValues, labelValues, 1e-4, 2e-4));
     return {
@@ -104,9 +106,13 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
   }
 }
 
-/** Median wall time of `repeats` runs after `warmUps` untimed ones (which also build caches and optimiser state). */
-async function time(repeats: number, work: () => unknown, warmUps = 1): Promise<number> {
-  for (let i = 0; i < warmUps; i++) await work();
+/**
+ * Median wall time of `repeats` runs after at least `warmUps` untimed ones, and
+ * at least `warmUpMs` of them (they also build caches and optimiser state).
+ */
+async function time(repeats: number, work: () => unknown, warmUps = 1, warmUpMs = 0): Promise<number> {
+  const warmUpStart = performance.now();
+  for (let i = 0; i < warmUps || performance.now() - warmUpStart < warmUpMs; i++) await work();
   const samples: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();

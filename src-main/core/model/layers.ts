@@ -34,6 +34,25 @@ export function conv2x(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): 
 }
 
 /**
+ * `conv2x` and `leakyRelu` as one fused operation, for inference only (it has
+ * no gradient): XNNPACK adds the bias and applies the slope (as a PReLU with
+ * the same slope on every channel) as it writes each output, where the plain
+ * form makes two more passes over the maps and a gradient scope. One face's
+ * encoder: 1.2 ms instead of 1.6.
+ */
+export function conv2xLeakyFused(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
+  return tf.fused.conv2d({
+    x,
+    filter,
+    strides: 2,
+    pad: 'same',
+    bias,
+    activation: 'prelu',
+    preluActivationWeights: tf.fill([filter.shape[3]], leakySlope),
+  });
+}
+
+/**
  * The same stride-2 4x4 'same' convolution on a tiny output map (2x2), as one
  * matrix product over its windows: [n * outPixels, 16 * in] x [16 * in, out].
  * Where the filter is large and the map small, XNNPACK's convolution spends
@@ -154,6 +173,70 @@ export function upsampleConv(
   const split = tf.reshape(phases, [n, h, w, 2, 2, outChannels]);
   const interleaved = tf.transpose(split, [0, 1, 3, 2, 4, 5]);
   return tf.add(tf.reshape(interleaved, [n, 2 * h, 2 * w, outChannels]), bias);
+}
+
+/**
+ * The taps of a fused phase filter ([3, 3, in, 4 * out]) that reach each
+ * phase. Output row 2a reads source rows a - 1 .. a + 1, and row 2a + 1 only
+ * a and a + 1 (likewise for columns), so phase (ry, rx) needs a (3 - ry) x
+ * (3 - rx) filter: 25 taps of the fused form's 36, whose others are zero.
+ * Phases in the fused filter's order: (0, 0), (0, 1), (1, 0), (1, 1).
+ */
+export function splitPhases(phaseFilter: tf.Tensor4D): tf.Tensor4D[] {
+  const [, , inChannels, phaseChannels] = phaseFilter.shape;
+  const outChannels = phaseChannels / 4;
+  return phaseOffsets.map(([ry, rx], phase) =>
+    tf.slice(phaseFilter, [ry, rx, 0, phase * outChannels], [3 - ry, 3 - rx, inChannels, outChannels]),
+  );
+}
+
+const phaseOffsets = [
+  [0, 0],
+  [0, 1],
+  [1, 0],
+  [1, 1],
+] as const;
+
+/** Each phase filter's padding: a phase that starts one row (column) lower needs none before it. */
+const phasePadding = phaseOffsets.map(
+  ([ry, rx]): [[number, number], [number, number], [number, number], [number, number]] => [
+    [0, 0],
+    [1 - ry, 1],
+    [1 - rx, 1],
+    [0, 0],
+  ],
+);
+
+/**
+ * `upsampleConv` and its activation for inference (no gradient): the four
+ * phases' own filters (`splitPhases`), or the fused filter where one is given,
+ * each convolution adding the bias as it writes (`bias` has one value per
+ * output channel of each filter: the fused filter's is the bias four times). For one face the per-phase
+ * convolutions take 30-40% less time on the 4x4 to 16x16 maps; with three
+ * channels per phase (the last stage) joining the phases costs more than the
+ * taps saved. tanh is computed as 2 sigmoid(2x) - 1, as XNNPACK's sigmoid
+ * is vectorised and tfjs' tanh a scalar loop (3x slower on a 64 px face).
+ */
+export function upsampleConvInference(
+  x: tf.Tensor4D,
+  filters: tf.Tensor4D[],
+  bias: tf.Tensor1D,
+  labelShare: tf.Tensor4D,
+  activation: 'relu' | 'tanh',
+): tf.Tensor4D {
+  const [n, h, w] = x.shape;
+  const byPhase = filters.length === 4;
+  const outChannels = byPhase ? filters[0]!.shape[3] : filters[0]!.shape[3] / 4;
+  const convolved = byPhase
+    ? tf.concat(
+        filters.map((filter, phase) => tf.fused.conv2d({ x, filter, strides: 1, pad: phasePadding[phase]!, bias })),
+        3,
+      )
+    : tf.fused.conv2d({ x, filter: filters[0]!, strides: 1, pad: 'same', bias });
+  const phases = tf.add(convolved, labelShare);
+  const activated = activation === 'relu' ? tf.relu(phases) : tf.sub(tf.mul(tf.sigmoid(tf.mul(phases, 2)), 2), 1);
+  const interleaved = tf.transpose(tf.reshape(activated, [n, h, w, 2, 2, outChannels]), [0, 1, 3, 2, 4, 5]);
+  return tf.reshape(interleaved, [n, 2 * h, 2 * w, outChannels]);
 }
 
 /**

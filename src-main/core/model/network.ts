@@ -4,21 +4,31 @@ import { architectureOf, type Architecture, type ModelConfig } from './presets.j
 import {
   batchNorm,
   conv2x,
+  conv2xLeakyFused,
   conv2xWindows,
   convTranspose2x,
   dense,
   labelPlanes,
   leakyRelu,
   splitLabelChannel,
+  splitPhases,
   upsampleConv,
   upsampleConvFilter,
+  upsampleConvInference,
   upsampleConvTaps,
   upsampleConvTapWeights,
   type BatchNormState,
 } from './layers.js';
 
 /** A filter derived from the weights for a faster form of a layer: one tensor, or several by name. */
-type DerivedFilter = tf.Tensor | Record<string, tf.Tensor>;
+type DerivedFilter = tf.Tensor | Record<string, tf.Tensor | tf.Tensor[]>;
+
+/** A fused upsample-conv stage's inference filters, bias and label share per unit label (`upsampleConvInference`). */
+interface InferencePhases extends Record<string, tf.Tensor | tf.Tensor[]> {
+  filters: tf.Tensor4D[];
+  bias: tf.Tensor1D;
+  labelMap: tf.Tensor4D;
+}
 
 /** Which part of the network a variable belongs to; each part has its own optimiser. */
 export type Part = 'encoder' | 'decoder' | 'discriminator';
@@ -48,6 +58,8 @@ const tapFormMaxSide = { training: 4, inference: 2 };
  * inference the filter is prepared once, and the convolution is faster.
  */
 const windowFormMaxSide = { training: 4, inference: 0 };
+/** Output channels from which an inference stage convolves each phase on its own (`upsampleConvInference`). */
+const phaseSplitMinChannels = 16;
 
 /**
  * The weights of one model and its three functions: encode x to z, decode z
@@ -221,6 +233,10 @@ export class ExpressionNetwork {
     arch.encoderChannels.forEach((_, i) => {
       const filter = this.get(`encoder.${i}.filter`) as tf.Tensor4D;
       const bias = this.get(`encoder.${i}.bias`) as tf.Tensor1D;
+      if (!training && !arch.batchNorm) {
+        h = conv2xLeakyFused(h, filter, bias);
+        return;
+      }
       const windowForm = Math.max(h.shape[1], h.shape[2]) <= windowFormMaxSide[training ? 'training' : 'inference'];
       h = windowForm ? conv2xWindows(h, filter, bias) : conv2x(h, filter, bias);
       if (arch.batchNorm && i > 0) h = batchNorm(h, this.normState(`encoder.${i}.bn`), training);
@@ -231,25 +247,42 @@ export class ExpressionNetwork {
 
   /** z and one label value per image (any real number) -> image in [-1, 1] */
   decode(z: tf.Tensor4D, labels: tf.Tensor1D, training = false): tf.Tensor4D {
-    const arch = this.architecture;
+    const stages = this.architecture.decoderChannels.length;
     let h = z;
-    const stages = arch.decoderChannels.length;
     for (let i = 0; i < stages; i++) {
-      const [n, height, width] = h.shape;
-      const withLabel = () => tf.concat([h, labelPlanes(labels, height, width, arch.labelPlanes as 1 | 2)], 3);
-      const bias = this.get(`decoder.${i}.bias`) as tf.Tensor1D;
-      if (arch.batchNorm) {
-        h = convTranspose2x(withLabel(), this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
-        if (i < stages - 1) h = batchNorm(h, this.normState(`decoder.${i}.bn`), training);
-      } else if (Math.max(height, width) <= tapFormMaxSide[training ? 'training' : 'inference']) {
-        h = upsampleConvTaps(withLabel(), this.tapWeights(`decoder.${i}.filter`, training), bias);
+      const activation = i < stages - 1 ? 'relu' : 'tanh';
+      const inferenceForm =
+        !training && !this.architecture.batchNorm && Math.max(h.shape[1], h.shape[2]) > tapFormMaxSide.inference;
+      if (inferenceForm) {
+        const { filters, bias, labelMap } = this.inferencePhases(`decoder.${i}`, h.shape[1], h.shape[2]);
+        h = upsampleConvInference(h, filters, bias, labelShare(labels, labelMap), activation);
       } else {
-        const { features, labelMap } = this.phaseFilter(`decoder.${i}.filter`, height, width, training);
-        h = upsampleConv(h, features, bias, tf.mul(tf.reshape(labels, [n, 1, 1, 1]), labelMap) as tf.Tensor4D);
+        const stage = this.decoderStage(i, h, labels, training);
+        h = activation === 'relu' ? tf.relu(stage) : tf.tanh(stage);
       }
-      h = i < stages - 1 ? tf.relu(h) : tf.tanh(h);
     }
     return h;
+  }
+
+  /** One decoder stage before its activation, in the form its map size and the preset call for. */
+  private decoderStage(i: number, h: tf.Tensor4D, labels: tf.Tensor1D, training: boolean): tf.Tensor4D {
+    const arch = this.architecture;
+    const [, height, width] = h.shape;
+    const withLabel = () => tf.concat([h, labelPlanes(labels, height, width, arch.labelPlanes as 1 | 2)], 3);
+    const filter = this.get(`decoder.${i}.filter`) as tf.Tensor4D;
+    const bias = this.get(`decoder.${i}.bias`) as tf.Tensor1D;
+    if (arch.batchNorm) {
+      const upsampled = convTranspose2x(withLabel(), filter, bias);
+      return i < arch.decoderChannels.length - 1
+        ? batchNorm(upsampled, this.normState(`decoder.${i}.bn`), training)
+        : upsampled;
+    }
+    if (Math.max(height, width) <= tapFormMaxSide[training ? 'training' : 'inference']) {
+      return upsampleConvTaps(withLabel(), this.tapWeights(`decoder.${i}.filter`, training), bias);
+    }
+    // Derived inside the gradient scope, so that gradients reach the 4x4 weights.
+    const { features, labelMap } = splitLabelChannel(upsampleConvFilter(filter), height, width);
+    return upsampleConv(h, features, bias, labelShare(labels, labelMap));
   }
 
   /** z -> logits over the label classes (not smiling, smiling) */
@@ -279,24 +312,23 @@ export class ExpressionNetwork {
   }
 
   /**
-   * The fused upsample-conv filter without its label channel, and the label's
-   * share per unit label on an h x w map (see splitLabelChannel). In training
-   * both are derived inside the gradient scope so gradients reach the 4x4
-   * weights; at inference they are cached (the share for each map size).
+   * The inference filters of a fused upsample-conv stage (`upsampleConvInference`):
+   * the four phases' own filters where a phase has 16 channels or more (fewer
+   * cost more to join than they save), else the fused filter; the bias each
+   * needs; the label's share per unit label. Built once per weights.
    */
-  private phaseFilter(
-    name: string,
-    height: number,
-    width: number,
-    training: boolean,
-  ): { features: tf.Tensor4D; labelMap: tf.Tensor4D } {
-    // Keyed by map size too: the label's share depends on it (a stage meets one size per model).
-    return this.derivedFilter(`${name}:phases:${height}x${width}`, training, () =>
-      splitLabelChannel(upsampleConvFilter(this.get(name) as tf.Tensor4D), height, width),
-    );
+  private inferencePhases(stage: string, height: number, width: number): InferencePhases {
+    return this.derivedFilter(`${stage}.filter:inference:${height}x${width}`, false, (): InferencePhases => {
+      const filter = this.get(`${stage}.filter`) as tf.Tensor4D;
+      const { features, labelMap } = splitLabelChannel(upsampleConvFilter(filter), height, width);
+      const bias = this.get(`${stage}.bias`) as tf.Tensor1D;
+      return bias.shape[0] >= phaseSplitMinChannels
+        ? { filters: splitPhases(features), bias: bias.clone(), labelMap }
+        : { filters: [features], bias: tf.tile(bias, [4]), labelMap };
+    });
   }
 
-  /** The per-tap upsample-conv filter, derived and cached like `phaseFilter`. */
+  /** The per-tap upsample-conv filter: derived in the gradient scope in training, cached at inference. */
   private tapWeights(name: string, training: boolean): tf.Tensor2D {
     return this.derivedFilter(`${name}:taps`, training, () => upsampleConvTapWeights(this.get(name) as tf.Tensor4D));
   }
@@ -307,7 +339,7 @@ export class ExpressionNetwork {
     let cached = this.derivedFilterCache.get(key);
     if (!cached) {
       cached = tf.tidy(derive);
-      for (const t of cached instanceof tf.Tensor ? [cached] : Object.values(cached)) tf.keep(t);
+      for (const t of cached instanceof tf.Tensor ? [cached] : Object.values(cached).flat()) tf.keep(t);
       this.derivedFilterCache.set(key, cached);
     }
     return cached as T;
@@ -318,4 +350,9 @@ export class ExpressionNetwork {
     for (const v of this.variables.values()) v.variable.dispose();
     this.variables.clear();
   }
+}
+
+/** The label plane's share of a fused upsample-conv stage: each image's label times the share per unit label. */
+function labelShare(labels: tf.Tensor1D, labelMap: tf.Tensor4D): tf.Tensor4D {
+  return tf.mul(tf.reshape(labels, [labels.shape[0], 1, 1, 1]), labelMap) as tf.Tensor4D;
 }
