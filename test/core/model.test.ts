@@ -16,7 +16,6 @@ import {
   splitPhases,
   upsampleConv,
   upsampleConvFilter,
-  upsampleConvInference,
   upsampleConvReference,
   upsampleConvTaps,
   upsampleConvTapWeights,
@@ -68,74 +67,25 @@ describe('faster forms of nearest-upsample convolution', () => {
     await tf.setBackend('wasm');
   });
 
-  it.each(['wasm', 'cpu'])('fused 3x3 phases equal upsample + 4x4 conv, values and gradients (%s)', async (backend) => {
-    await tf.setBackend(backend);
-    expectPlainComposition((x, w, b) => upsampleConv(x, upsampleConvFilter(w), b), [2, 5, 7, 6], 3);
-  });
-
-  it.each(['wasm', 'cpu'])(
-    'the label channel split off the fused filter gives the result of the concatenated plane (%s)',
-    async (backend) => {
-      await tf.setBackend(backend);
-      const labels = tf.tensor1d([0.3, -1.2]);
-      // The filter's last input channel reads the label plane.
-      const split = (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => {
-        const [, h, wd] = x.shape;
-        const { features, labelMap } = splitLabelChannel(upsampleConvFilter(w), h, wd);
-        return upsampleConv(x, features, b, tf.mul(tf.reshape(labels, [2, 1, 1, 1]), labelMap) as tf.Tensor4D);
-      };
-      const concatenated = (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) =>
-        upsampleConvReference(tf.concat([x, labelPlanes(labels, x.shape[1], x.shape[2], 1)], 3), w, b);
-      expectSameConvolution(split, concatenated, [2, 5, 6, 4], [4, 4, 5, 3]);
-      labels.dispose();
-    },
-  );
-
   it.each([
-    ['wasm', 2, 2],
-    ['wasm', 4, 4],
-    ['cpu', 2, 3],
-  ] as const)('per-tap products equal upsample + 4x4 conv, values and gradients (%s, %ix%i)', async (backend, h, w) => {
+    ['wasm', 'each phase with its own taps', 'relu'],
+    ['wasm', 'the fused 3x3 filter', 'tanh'],
+    ['cpu', 'each phase with its own taps', 'tanh'],
+    ['cpu', 'the fused 3x3 filter', 'relu'],
+  ] as const)('%s: %s equals upsample + 4x4 conv, then %s, values and gradients', async (backend, form, activation) => {
     await tf.setBackend(backend);
-    expectPlainComposition((x, f, b) => upsampleConvTaps(x, upsampleConvTapWeights(f), b), [3, h, w, 7], 5);
+    const phases: ConvForm = (x, w, b) => {
+      const fused = upsampleConvFilter(w);
+      return form === 'the fused 3x3 filter'
+        ? upsampleConv(x, [fused], tf.tile(b, [4]), undefined, activation)
+        : upsampleConv(x, splitPhases(fused), b, undefined, activation);
+    };
+    const plain: ConvForm = (x, w, b) => {
+      const convolved = upsampleConvReference(x, w, b);
+      return activation === 'relu' ? tf.relu(convolved) : tf.tanh(convolved);
+    };
+    expectSameConvolution(phases, plain, [2, 5, 7, 6], [4, 4, 6, 3], 1e-3);
   });
-});
-
-describe('inference forms', () => {
-  afterEach(async () => {
-    await tf.setBackend('wasm');
-  });
-
-  it.each([
-    ['wasm', 'by phase', 'relu'],
-    ['wasm', 'fused', 'tanh'],
-    ['cpu', 'by phase', 'tanh'],
-    ['cpu', 'fused', 'relu'],
-  ] as const)(
-    '%s: the %s inference stage with the label share equals upsample + 4x4 conv on the concatenated plane, then %s',
-    async (backend, form, activation) => {
-      await tf.setBackend(backend);
-      const [n, h, w, inChannels, outChannels] = [2, 5, 6, 4, 3];
-      const x = tf.tensor4d(values(n * h * w * inChannels), [n, h, w, inChannels]);
-      const filter = tf.tensor4d(values(16 * (inChannels + 1) * outChannels), [4, 4, inChannels + 1, outChannels]);
-      const bias = tf.tensor1d(values(outChannels));
-      const labels = tf.tensor1d([0.3, -1.2]);
-      const gap = tf.tidy(() => {
-        const { features, labelMap } = splitLabelChannel(upsampleConvFilter(filter), h, w);
-        const labelShare = tf.mul(tf.reshape(labels, [n, 1, 1, 1]), labelMap) as tf.Tensor4D;
-        const ours =
-          form === 'by phase'
-            ? upsampleConvInference(x, splitPhases(features), bias, labelShare, activation)
-            : upsampleConvInference(x, [features], tf.tile(bias, [4]), labelShare, activation);
-        const plain = upsampleConvReference(tf.concat([x, labelPlanes(labels, h, w, 1)], 3), filter, bias);
-        const expected = activation === 'relu' ? tf.relu(plain) : tf.tanh(plain);
-        expect(ours.shape).toEqual(expected.shape);
-        return tf.max(tf.abs(tf.sub(ours, expected))).dataSync()[0]!;
-      });
-      expect(gap).toBeLessThan(1e-5);
-      tf.dispose([x, filter, bias, labels]);
-    },
-  );
 
   it('splits the fused filter into 3x3, 3x2, 2x3 and 2x2 phase filters: 25 of its 36 taps', () => {
     const phases = splitPhases(tf.zeros([3, 3, 5, 4 * 7]) as tf.Tensor4D);
@@ -148,19 +98,32 @@ describe('inference forms', () => {
     tf.dispose(phases);
   });
 
-  it.each(['wasm', 'cpu'])('%s: the fused encoder layer equals the convolution then leaky ReLU', async (backend) => {
+  it.each(['wasm', 'cpu'])(
+    'the label channel split off the fused filter gives the result of the concatenated plane (%s)',
+    async (backend) => {
+      await tf.setBackend(backend);
+      const labels = tf.tensor1d([0.3, -1.2]);
+      // The filter's last input channel reads the label plane.
+      const split = (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => {
+        const [, h, wd] = x.shape;
+        const { features, labelMap } = splitLabelChannel(upsampleConvFilter(w), h, wd);
+        const share = tf.mul(tf.reshape(labels, [2, 1, 1, 1]), labelMap) as tf.Tensor4D;
+        return upsampleConv(x, splitPhases(features), b, share, 'relu');
+      };
+      const concatenated = (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) =>
+        tf.relu(upsampleConvReference(tf.concat([x, labelPlanes(labels, x.shape[1], x.shape[2], 1)], 3), w, b));
+      expectSameConvolution(split, concatenated, [2, 5, 6, 4], [4, 4, 5, 3]);
+      labels.dispose();
+    },
+  );
+
+  it.each([
+    ['wasm', 2, 2],
+    ['wasm', 4, 4],
+    ['cpu', 2, 3],
+  ] as const)('per-tap products equal upsample + 4x4 conv, values and gradients (%s, %ix%i)', async (backend, h, w) => {
     await tf.setBackend(backend);
-    const x = tf.tensor4d(values(2 * 7 * 6 * 5), [2, 7, 6, 5]);
-    const filter = tf.tensor4d(values(16 * 5 * 9), [4, 4, 5, 9]);
-    const bias = tf.tensor1d(values(9));
-    const gap = tf.tidy(() => {
-      const fused = conv2xLeakyFused(x, filter, bias);
-      const plain = leakyRelu(conv2x(x, filter, bias));
-      expect(fused.shape).toEqual(plain.shape);
-      return tf.max(tf.abs(tf.sub(fused, plain))).dataSync()[0]!;
-    });
-    expect(gap).toBeLessThan(1e-5);
-    tf.dispose([x, filter, bias]);
+    expectPlainComposition((x, f, b) => upsampleConvTaps(x, upsampleConvTapWeights(f), b), [3, h, w, 7], 5);
   });
 });
 
@@ -208,6 +171,24 @@ describe('faster forms of the encoder layers', () => {
     async (backend, xShape) => {
       await tf.setBackend(backend);
       expectSameConvolution(conv2xWindows, conv2x, [...xShape], [4, 4, xShape[3], 7]);
+    },
+  );
+
+  it.each(['wasm', 'cpu'])(
+    'the fused inference layer equals the convolution, then leaky ReLU (%s)',
+    async (backend) => {
+      await tf.setBackend(backend);
+      const x = tf.tensor4d(values(2 * 7 * 6 * 5), [2, 7, 6, 5]);
+      const filter = tf.tensor4d(values(16 * 5 * 9), [4, 4, 5, 9]);
+      const bias = tf.tensor1d(values(9));
+      const gap = tf.tidy(() => {
+        const fused = conv2xLeakyFused(x, filter, bias);
+        const plain = leakyRelu(conv2x(x, filter, bias));
+        expect(fused.shape).toEqual(plain.shape);
+        return tf.max(tf.abs(tf.sub(fused, plain))).dataSync()[0]!;
+      });
+      expect(gap).toBeLessThan(1e-5);
+      tf.dispose([x, filter, bias]);
     },
   );
 

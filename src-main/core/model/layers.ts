@@ -154,28 +154,6 @@ export function splitLabelChannel(
 }
 
 /**
- * Nearest-neighbour x2 upsampling followed by a 4x4 'same' convolution, computed
- * as one 3x3 convolution at the low resolution (2.6x fewer multiply-adds) and a
- * depth-to-space interleave. The result equals the plain composition.
- * `labelShare`, added to the phases, is the label plane's share where the
- * filter was split by `splitLabelChannel`.
- */
-export function upsampleConv(
-  x: tf.Tensor4D,
-  phaseFilter: tf.Tensor4D,
-  bias: tf.Tensor1D,
-  labelShare?: tf.Tensor4D,
-): tf.Tensor4D {
-  const [n, h, w] = x.shape;
-  const outChannels = phaseFilter.shape[3] / 4;
-  const convolved = tf.conv2d(x, phaseFilter, 1, 'same');
-  const phases = labelShare ? tf.add(convolved, labelShare) : convolved;
-  const split = tf.reshape(phases, [n, h, w, 2, 2, outChannels]);
-  const interleaved = tf.transpose(split, [0, 1, 3, 2, 4, 5]);
-  return tf.add(tf.reshape(interleaved, [n, 2 * h, 2 * w, outChannels]), bias);
-}
-
-/**
  * The taps of a fused phase filter ([3, 3, in, 4 * out]) that reach each
  * phase. Output row 2a reads source rows a - 1 .. a + 1, and row 2a + 1 only
  * a and a + 1 (likewise for columns), so phase (ry, rx) needs a (3 - ry) x
@@ -208,20 +186,27 @@ const phasePadding = phaseOffsets.map(
 );
 
 /**
- * `upsampleConv` and its activation for inference (no gradient): the four
- * phases' own filters (`splitPhases`), or the fused filter where one is given,
- * each convolution adding the bias as it writes (`bias` has one value per
- * output channel of each filter: the fused filter's is the bias four times). For one face the per-phase
- * convolutions take 30-40% less time on the 4x4 to 16x16 maps; with three
- * channels per phase (the last stage) joining the phases costs more than the
- * taps saved. tanh is computed as 2 sigmoid(2x) - 1, as XNNPACK's sigmoid
- * is vectorised and tfjs' tanh a scalar loop (3x slower on a 64 px face).
+ * Nearest-neighbour x2 upsampling, a 4x4 'same' convolution and its activation,
+ * computed at the low resolution and interleaved depth-to-space: each output
+ * phase convolved with its own taps (`splitPhases`), or all four phases as one
+ * 3x3 convolution with the fused filter (`upsampleConvFilter`) where only that
+ * is given. Each convolution adds the bias as it writes, so `bias` has one
+ * value per output channel of each filter (the fused filter's is the bias four
+ * times). `labelShare` is the label plane's share where the filter was split
+ * by `splitLabelChannel`. The result equals the plain composition.
+ *
+ * The fused filter needs 2.6x fewer multiply-adds than the plain composition,
+ * the phases' own filters 30% fewer again; with three channels per phase (the
+ * last stage) joining the phases costs more than those taps. tanh is computed
+ * as 2 sigmoid(2x) - 1: XNNPACK's sigmoid is vectorised, tfjs' WebAssembly tanh
+ * a scalar loop. A training step at 64 px, batch 32: 640-660 ms instead of
+ * 690-720; one face's decode: 2.9-3.3 ms instead of 3.5.
  */
-export function upsampleConvInference(
+export function upsampleConv(
   x: tf.Tensor4D,
   filters: tf.Tensor4D[],
   bias: tf.Tensor1D,
-  labelShare: tf.Tensor4D,
+  labelShare: tf.Tensor4D | undefined,
   activation: 'relu' | 'tanh',
 ): tf.Tensor4D {
   const [n, h, w] = x.shape;
@@ -233,7 +218,7 @@ export function upsampleConvInference(
         3,
       )
     : tf.fused.conv2d({ x, filter: filters[0]!, strides: 1, pad: 'same', bias });
-  const phases = tf.add(convolved, labelShare);
+  const phases = labelShare ? tf.add(convolved, labelShare) : convolved;
   const activated = activation === 'relu' ? tf.relu(phases) : tf.sub(tf.mul(tf.sigmoid(tf.mul(phases, 2)), 2), 1);
   const interleaved = tf.transpose(tf.reshape(activated, [n, h, w, 2, 2, outChannels]), [0, 1, 3, 2, 4, 5]);
   return tf.reshape(interleaved, [n, 2 * h, 2 * w, outChannels]);

@@ -14,7 +14,6 @@ import {
   splitPhases,
   upsampleConv,
   upsampleConvFilter,
-  upsampleConvInference,
   upsampleConvTaps,
   upsampleConvTapWeights,
   type BatchNormState,
@@ -23,8 +22,8 @@ import {
 /** A filter derived from the weights for a faster form of a layer: one tensor, or several by name. */
 type DerivedFilter = tf.Tensor | Record<string, tf.Tensor | tf.Tensor[]>;
 
-/** A fused upsample-conv stage's inference filters, bias and label share per unit label (`upsampleConvInference`). */
-interface InferencePhases extends Record<string, tf.Tensor | tf.Tensor[]> {
+/** A fused upsample-conv stage's filters, bias and label share per unit label (`upsampleConv`). */
+interface PhaseFilters extends Record<string, tf.Tensor | tf.Tensor[]> {
   filters: tf.Tensor4D[];
   bias: tf.Tensor1D;
   labelMap: tf.Tensor4D;
@@ -58,7 +57,7 @@ const tapFormMaxSide = { training: 4, inference: 2 };
  * inference the filter is prepared once, and the convolution is faster.
  */
 const windowFormMaxSide = { training: 4, inference: 0 };
-/** Output channels from which an inference stage convolves each phase on its own (`upsampleConvInference`). */
+/** Output channels from which a fused upsample-conv stage convolves each phase on its own (`upsampleConv`). */
 const phaseSplitMinChannels = 16;
 
 /**
@@ -247,42 +246,33 @@ export class ExpressionNetwork {
 
   /** z and one label value per image (any real number) -> image in [-1, 1] */
   decode(z: tf.Tensor4D, labels: tf.Tensor1D, training = false): tf.Tensor4D {
-    const stages = this.architecture.decoderChannels.length;
+    const arch = this.architecture;
+    const stages = arch.decoderChannels.length;
     let h = z;
     for (let i = 0; i < stages; i++) {
       const activation = i < stages - 1 ? 'relu' : 'tanh';
-      const inferenceForm =
-        !training && !this.architecture.batchNorm && Math.max(h.shape[1], h.shape[2]) > tapFormMaxSide.inference;
-      if (inferenceForm) {
-        const { filters, bias, labelMap } = this.inferencePhases(`decoder.${i}`, h.shape[1], h.shape[2]);
-        h = upsampleConvInference(h, filters, bias, labelShare(labels, labelMap), activation);
-      } else {
+      const [, height, width] = h.shape;
+      const tapForm = Math.max(height, width) <= tapFormMaxSide[training ? 'training' : 'inference'];
+      if (arch.batchNorm || tapForm) {
         const stage = this.decoderStage(i, h, labels, training);
         h = activation === 'relu' ? tf.relu(stage) : tf.tanh(stage);
+      } else {
+        const { filters, bias, labelMap } = this.phaseFilters(`decoder.${i}`, height, width, training);
+        h = upsampleConv(h, filters, bias, labelShare(labels, labelMap), activation);
       }
     }
     return h;
   }
 
-  /** One decoder stage before its activation, in the form its map size and the preset call for. */
+  /** A decoder stage before its activation, for the Fader preset and the paper's tiny maps (`tapFormMaxSide`). */
   private decoderStage(i: number, h: tf.Tensor4D, labels: tf.Tensor1D, training: boolean): tf.Tensor4D {
     const arch = this.architecture;
-    const [, height, width] = h.shape;
-    const withLabel = () => tf.concat([h, labelPlanes(labels, height, width, arch.labelPlanes as 1 | 2)], 3);
-    const filter = this.get(`decoder.${i}.filter`) as tf.Tensor4D;
+    const withLabel = tf.concat([h, labelPlanes(labels, h.shape[1], h.shape[2], arch.labelPlanes as 1 | 2)], 3);
     const bias = this.get(`decoder.${i}.bias`) as tf.Tensor1D;
-    if (arch.batchNorm) {
-      const upsampled = convTranspose2x(withLabel(), filter, bias);
-      return i < arch.decoderChannels.length - 1
-        ? batchNorm(upsampled, this.normState(`decoder.${i}.bn`), training)
-        : upsampled;
-    }
-    if (Math.max(height, width) <= tapFormMaxSide[training ? 'training' : 'inference']) {
-      return upsampleConvTaps(withLabel(), this.tapWeights(`decoder.${i}.filter`, training), bias);
-    }
-    // Derived inside the gradient scope, so that gradients reach the 4x4 weights.
-    const { features, labelMap } = splitLabelChannel(upsampleConvFilter(filter), height, width);
-    return upsampleConv(h, features, bias, labelShare(labels, labelMap));
+    if (!arch.batchNorm) return upsampleConvTaps(withLabel, this.tapWeights(`decoder.${i}.filter`, training), bias);
+    const upsampled = convTranspose2x(withLabel, this.get(`decoder.${i}.filter`) as tf.Tensor4D, bias);
+    const last = i === arch.decoderChannels.length - 1;
+    return last ? upsampled : batchNorm(upsampled, this.normState(`decoder.${i}.bn`), training);
   }
 
   /** z -> logits over the label classes (not smiling, smiling) */
@@ -312,16 +302,19 @@ export class ExpressionNetwork {
   }
 
   /**
-   * The inference filters of a fused upsample-conv stage (`upsampleConvInference`):
-   * the four phases' own filters where a phase has 16 channels or more (fewer
-   * cost more to join than they save), else the fused filter; the bias each
-   * needs; the label's share per unit label. Built once per weights.
+   * The filters of a fused upsample-conv stage (`upsampleConv`): the four
+   * phases' own filters where a phase has 16 channels or more (fewer cost more
+   * to join than they save), else the fused filter; the bias each needs; the
+   * label's share per unit label. Derived inside the gradient scope in
+   * training, so that gradients reach the 4x4 weights; cached at inference,
+   * per map size (the label's share depends on it).
    */
-  private inferencePhases(stage: string, height: number, width: number): InferencePhases {
-    return this.derivedFilter(`${stage}.filter:inference:${height}x${width}`, false, (): InferencePhases => {
+  private phaseFilters(stage: string, height: number, width: number, training: boolean): PhaseFilters {
+    return this.derivedFilter(`${stage}.filter:phases:${height}x${width}`, training, (): PhaseFilters => {
       const filter = this.get(`${stage}.filter`) as tf.Tensor4D;
       const { features, labelMap } = splitLabelChannel(upsampleConvFilter(filter), height, width);
       const bias = this.get(`${stage}.bias`) as tf.Tensor1D;
+      // The bias is cloned: a cached record is disposed when the weights change.
       return bias.shape[0] >= phaseSplitMinChannels
         ? { filters: splitPhases(features), bias: bias.clone(), labelMap }
         : { filters: [features], bias: tf.tile(bias, [4]), labelMap };
