@@ -148,4 +148,63 @@ describe('WebAssembly convolution gradients', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(relativeError(actual, expected)).toBeLessThan(1e-5);
   });
+
+  it('slices, splits and unstacks exactly like the CPU backend, along every axis and for every dtype', async () => {
+    const shape = [3, 4, 5, 6];
+    const values = Array.from({ length: 360 }, () => Math.round((random() * 2 - 1) * 1000));
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const results = tf.tidy(() => {
+        const parts: tf.Tensor[] = [];
+        for (const dtype of ['float32', 'int32', 'bool'] as const) {
+          const x = tf.tensor(values, shape, dtype);
+          parts.push(tf.slice(x, [1, 0, 0, 0], [2, 4, 5, 6])); // contiguous
+          parts.push(tf.slice(x, [0, 1, 2, 3], [3, 2, 3, 2])); // short inner rows
+          for (let axis = 0; axis < 4; axis++) {
+            parts.push(...tf.split(x, [1, shape[axis]! - 1], axis));
+            parts.push(...tf.unstack(x, axis));
+          }
+        }
+        return parts;
+      });
+      const data = await Promise.all(
+        results.map(async (t) => ({ shape: t.shape, dtype: t.dtype, data: await t.data() })),
+      );
+      tf.dispose(results);
+      return data;
+    };
+    const expected = await run('cpu');
+    const before = tf.memory().numTensors;
+    const actual = await run('wasm');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(actual.length).toBe(expected.length);
+    actual.forEach((a, i) => {
+      expect(a.shape).toEqual(expected[i]!.shape);
+      expect(a.dtype).toBe(expected[i]!.dtype);
+      expect(Array.from(a.data)).toEqual(Array.from(expected[i]!.data));
+    });
+  });
+
+  it('gives concat and stack (whose gradients split and unstack) the CPU backend gradients', async () => {
+    const a = Float32Array.from({ length: 2 * 3 * 4 * 5 }, () => random() * 2 - 1);
+    const weights = Float32Array.from({ length: 2 * 3 * 4 * 15 }, () => random() * 2 - 1);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const grads = tf.tidy(() => {
+        const x = tf.tensor4d(a, [2, 3, 4, 5]);
+        const y = tf.mul(x, 2);
+        const w = tf.tensor(weights);
+        const concatenated = (t: tf.Tensor) => tf.sum(tf.mul(tf.reshape(tf.concat([t, tf.square(t), y], 3), [-1]), w));
+        const stacked = (t: tf.Tensor) => tf.sum(tf.mul(tf.reshape(tf.stack([t, tf.square(t), y], 2), [-1]), w));
+        return [tf.grad(concatenated)(x), tf.grad(stacked)(x)];
+      });
+      const data = await Promise.all(grads.map((g) => g.data() as Promise<Float32Array>));
+      tf.dispose(grads);
+      return data;
+    };
+    const expected = await run('cpu');
+    const actual = await run('wasm');
+    expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-6);
+    expect(relativeError(actual[1]!, expected[1]!)).toBeLessThan(1e-6);
+  });
 });

@@ -33,18 +33,43 @@ export function wasmSlice(
     return out;
   }
   // Copy the innermost rows one at a time, walking the outer indices like an odometer.
+  // Both tensors live in the same WebAssembly memory: copyWithin on one view of it
+  // moves each row without the view per row that subarray would allocate (channel
+  // slices have tens of thousands of short rows).
+  const heap = new (source.constructor as Float32ArrayConstructor)(source.buffer);
+  const sourceStart = source.byteOffset / source.BYTES_PER_ELEMENT;
+  let written = target.byteOffset / target.BYTES_PER_ELEMENT;
   const rowLength = extent[rank - 1]!;
   const outer = extent.slice(0, -1);
   const index = new Array<number>(outer.length).fill(0);
-  let written = 0;
   for (;;) {
-    let offset = start[rank - 1]!;
+    let offset = sourceStart + start[rank - 1]!;
     for (let d = 0; d < outer.length; d++) offset += (start[d]! + index[d]!) * strides[d]!;
-    target.set(source.subarray(offset, offset + rowLength), written);
+    heap.copyWithin(written, offset, offset + rowLength);
     written += rowLength;
     let d = outer.length - 1;
     while (d >= 0 && ++index[d]! === outer[d]!) index[d--] = 0;
     if (d < 0) break;
   }
   return out;
+}
+
+/** SplitV along any axis, as slices: tfjs' own calls its copying Slice directly. */
+export function wasmSplit(backend: KernelBackend, x: TensorInfo, sizes: number[], axis: number): TensorInfo[] {
+  const begin = x.shape.map(() => 0);
+  return sizes.map((size) => {
+    const extent = x.shape.map((d, i) => (i === axis ? size : d));
+    const part = wasmSlice(backend, x, begin, extent);
+    begin[axis]! += size;
+    return part;
+  });
+}
+
+/** Unpack (the gradient of stack): one slice per index along the axis, without that axis. */
+export function wasmUnpack(backend: KernelBackend, x: TensorInfo, axis: number): TensorInfo[] {
+  const outShape = x.shape.filter((_, i) => i !== axis);
+  return wasmSplit(backend, x, new Array<number>(x.shape[axis]!).fill(1), axis).map((part) => ({
+    ...part,
+    shape: outShape,
+  }));
 }
