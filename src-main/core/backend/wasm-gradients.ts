@@ -21,7 +21,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-backprop.js';
-import { wasmSlice, wasmSplit, wasmUnpack } from './wasm-slice.js';
+import { wasmSlice, wasmSplit, wasmUnpack } from './wasm-copy-kernels.js';
 import { KernelScope } from './kernel-scope.js';
 
 /** Kernels this module registers on the WebAssembly backend (tests compare each with the CPU backend). */
