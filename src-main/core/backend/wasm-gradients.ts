@@ -14,6 +14,7 @@ import {
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropInputAttrs,
   type KernelBackend,
+  type KernelFunc,
   type SliceAttrs,
   type SplitVAttrs,
   type UnpackAttrs,
@@ -40,50 +41,39 @@ let registered = false;
 /**
  * The WebAssembly backend has no Conv2DBackpropFilter and a slow scalar
  * Conv2DBackpropInput; training needs both, fast. Both are replaced by
- * formulations on its XNNPACK Conv2D, and Slice (which they and the gradients
- * of concat and unstack lean on) by one that does not copy its whole input.
+ * formulations on its XNNPACK Conv2D; Slice, SplitV and Unpack (which they
+ * and the gradients of concat and unstack lean on) by ones that do not copy
+ * their whole input; Identity and transposed BatchMatMul by faster forms.
  * Safe to call more than once.
  */
 export function registerWasmGradients(): void {
   if (registered) return;
   registered = true;
-  registerKernel({
-    kernelName: Conv2DBackpropFilter,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      conv2dBackpropFilter(
-        backend as KernelBackend,
-        'wasm',
-        inputs['x'] as TensorInfo,
-        inputs['dy'] as TensorInfo,
-        attrs as unknown as Conv2DBackpropFilterAttrs,
-      ),
-  });
-  replaceKernel(Conv2DBackpropInput);
-  registerKernel({
-    kernelName: Conv2DBackpropInput,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      conv2dBackpropInput(
-        backend as KernelBackend,
-        'wasm',
-        inputs['dy'] as TensorInfo,
-        inputs['filter'] as TensorInfo,
-        attrs as unknown as Conv2DBackpropInputAttrs,
-      ),
-  });
+  useWasmKernel(Conv2DBackpropFilter, ({ inputs, backend, attrs }) =>
+    conv2dBackpropFilter(
+      backend as KernelBackend,
+      'wasm',
+      inputs['x'] as TensorInfo,
+      inputs['dy'] as TensorInfo,
+      attrs as unknown as Conv2DBackpropFilterAttrs,
+    ),
+  );
+  useWasmKernel(Conv2DBackpropInput, ({ inputs, backend, attrs }) =>
+    conv2dBackpropInput(
+      backend as KernelBackend,
+      'wasm',
+      inputs['dy'] as TensorInfo,
+      inputs['filter'] as TensorInfo,
+      attrs as unknown as Conv2DBackpropInputAttrs,
+    ),
+  );
   // The engine clones every tensor it saves for the backward pass; tfjs'
   // WebAssembly Identity copies the data, the CPU backend's shares it. Tensors
   // are immutable, so sharing (with a reference count) is safe and free.
-  replaceKernel(Identity);
-  registerKernel({
-    kernelName: Identity,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend }) => {
-      const x = inputs['x'] as TensorInfo;
-      (backend as KernelBackend & { incRef(dataId: object): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
+  useWasmKernel(Identity, ({ inputs, backend }) => {
+    const x = inputs['x'] as TensorInfo;
+    (backend as KernelBackend & { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
   // tfjs' WebAssembly BatchMatMul is 10x slower with a transposed operand
   // (every dense layer's backward pass has one) than with plain operands.
@@ -105,44 +95,35 @@ export function registerWasmGradients(): void {
       },
     });
   }
-  replaceKernel(Slice);
-  registerKernel({
-    kernelName: Slice,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { begin, size } = attrs as unknown as SliceAttrs;
-      return wasmSlice(backend as KernelBackend, inputs['x'] as TensorInfo, begin, size);
-    },
+  useWasmKernel(Slice, ({ inputs, backend, attrs }) => {
+    const { begin, size } = attrs as unknown as SliceAttrs;
+    return wasmSlice(backend as KernelBackend, inputs['x'] as TensorInfo, begin, size);
   });
   // tfjs' SplitV and Unpack (the gradients of concat and stack) call its copying
   // Slice directly, once per part: 16 ms of a training step for the decoder's phases.
-  replaceKernel(SplitV);
-  registerKernel({
-    kernelName: SplitV,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const x = inputs['x'] as TensorInfo;
-      const { numOrSizeSplits, axis } = attrs as unknown as SplitVAttrs;
-      const along = util.parseAxisParam(axis, x.shape)[0]!;
-      const sizes = backend_util.prepareSplitSize(x as never, numOrSizeSplits, along);
-      return wasmSplit(backend as KernelBackend, x, sizes, along);
-    },
+  useWasmKernel(SplitV, ({ inputs, backend, attrs }) => {
+    const x = inputs['x'] as TensorInfo;
+    const { numOrSizeSplits, axis } = attrs as unknown as SplitVAttrs;
+    const along = util.parseAxisParam(axis, x.shape)[0]!;
+    const sizes = backend_util.prepareSplitSize(x as never, numOrSizeSplits, along);
+    return wasmSplit(backend as KernelBackend, x, sizes, along);
   });
-  replaceKernel(Unpack);
-  registerKernel({
-    kernelName: Unpack,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const x = inputs['value'] as TensorInfo;
-      const { axis } = attrs as unknown as UnpackAttrs;
-      return wasmUnpack(backend as KernelBackend, x, axis < 0 ? axis + x.shape.length : axis);
-    },
+  useWasmKernel(Unpack, ({ inputs, backend, attrs }) => {
+    const x = inputs['value'] as TensorInfo;
+    const { axis } = attrs as unknown as UnpackAttrs;
+    return wasmUnpack(backend as KernelBackend, x, axis < 0 ? axis + x.shape.length : axis);
   });
 }
 
 /** registerKernel warns when a kernel exists, so drop tfjs' own first. */
 function replaceKernel(name: string): void {
   if (getKernel(name, 'wasm')) unregisterKernel(name, 'wasm');
+}
+
+/** Registers this project's kernel for the WebAssembly backend in place of tfjs' own, if it has one. */
+function useWasmKernel(name: string, kernelFunc: KernelFunc): void {
+  replaceKernel(name);
+  registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
 }
 
 /**
