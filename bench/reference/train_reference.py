@@ -24,7 +24,7 @@ from PIL import Image
 FACES = os.environ.get('FACES', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'faces'))
 WORK = '/tmp/study'
 OUT = os.environ.get('OUT', '/tmp/out')
-DEV = 'cuda'
+DEV = os.environ.get('DEVICE', 'cuda')
 SIZE = 64
 SNAP_STEP = 6641
 torch.backends.cudnn.benchmark = True

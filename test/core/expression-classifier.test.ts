@@ -52,6 +52,43 @@ describe('the expression classifier', () => {
     copy.dispose();
   });
 
+  it('moves each face within the radius to where it reads the face worse', () => {
+    const data = visibleLabels(8);
+    const batch = new BatchSampler(data, 8, 1, { flip: false, brightness: 0 }).batch(0);
+    // Untrained: no face is read with certainty, so every face has a direction that reads it worse.
+    const classifier = new ExpressionClassifier(64, 4);
+    const before = tf.memory().numTensors;
+    const [distances, plainLoss, movedLoss] = tf.tidy(() => {
+      const images = tf.tensor4d(batch.images, [batch.count, 64, 64, 3]);
+      const classes = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), 2) as tf.Tensor2D;
+      const moved = classifier.worstWithin(images, classes, 2);
+      const lossOf = (x: tf.Tensor4D) =>
+        tf.losses.softmaxCrossEntropy(classes, classifier.logits(x), undefined, undefined, tf.Reduction.NONE);
+      return [
+        tf.sqrt(tf.sum(tf.square(tf.sub(moved, images)), [1, 2, 3])).arraySync() as number[],
+        lossOf(images).arraySync() as number[],
+        lossOf(moved).arraySync() as number[],
+      ];
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    distances.forEach((d) => {
+      expect(d).toBeLessThanOrEqual(2.0001);
+      expect(d).toBeGreaterThan(1.99);
+    });
+    movedLoss.forEach((loss, i) => expect(loss).toBeGreaterThan(plainLoss[i]! + 0.01));
+    classifier.dispose();
+  });
+
+  it('trained robustly, still learns a label that shows clearly beyond the radius', async () => {
+    const sampler = new BatchSampler(visibleLabels(16), 8, 1, { flip: false, brightness: 0 });
+    const classifier = new ExpressionClassifier(64, 4);
+    const before = tf.memory().numTensors;
+    const accuracy = await classifier.train(sampler, 25, undefined, undefined, 2);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(accuracy).toBeGreaterThan(0.9);
+    classifier.dispose();
+  });
+
   it('judges a larger face at 64 px: the same weights read the same logits on its 2x2 block means', () => {
     const small = new ExpressionClassifier(64, 3);
     const large = new ExpressionClassifier(128, 9);

@@ -199,6 +199,31 @@ describe('the expression loss', () => {
     expectSameTensors(a, b, 2e-4);
   });
 
+  it("takes another run's classifier instead of training one, and names a file that holds none", async () => {
+    const settings = smallRun({
+      schedule: { ...smallRun().schedule, expressionWeight: [0, 0.05, 0.05] },
+      classifierSteps: 4,
+    });
+    const first = await temporaryRun();
+    await startTraining(first, settings);
+    const second = await temporaryRun();
+    const events: TrainingEvent[] = [];
+    const classifierFrom = path.join(first, checkpointFileName);
+    await startTraining(second, { ...settings, classifierFrom }, { onEvent: (e) => events.push(e) });
+    expect(events.filter((e) => e.type === 'classifier')).toEqual([]);
+    const given = await readCheckpoint(classifierFrom);
+    const used = await readCheckpoint(path.join(second, checkpointFileName));
+    const names = [...given.tensors.keys()].filter((name) => name.startsWith('classifier.'));
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) expect(used.tensors.get(name)!.values, name).toEqual(given.tensors.get(name)!.values);
+
+    // A released model keeps no classifier.
+    const modelFile = path.join(first, 'model.mien');
+    await expect(startTraining(await temporaryRun(), { ...settings, classifierFrom: modelFile })).rejects.toThrow(
+      /model\.mien.*holds no expression classifier/,
+    );
+  });
+
   it('stops while its classifier trains, keeping nothing in memory', async () => {
     const settings = smallRun({
       schedule: { ...smallRun().schedule, expressionWeight: [0, 0.05, 0.05] },

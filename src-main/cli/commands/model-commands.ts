@@ -121,6 +121,16 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       positiveInt,
       defaultClassifierSteps,
     )
+    .option(
+      '--classifier-robustness <r>',
+      'train the expression classifier on faces moved within this L2 distance to where it reads them worst (0: plainly)',
+      nonNegativeNumber,
+      0,
+    )
+    .option(
+      '--classifier-from <checkpoint>',
+      "use this training checkpoint's expression classifier instead of training one",
+    )
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, defaultSchedule.learningRate)
     .option('--lr-decay <factor>', 'learning-rate factor at each new phase', positiveNumber, defaultSchedule.phaseDecay)
     .option('--batch <n>', 'images per step', positiveInt, 32)
@@ -165,7 +175,13 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                     ? { realismWeight: options.realism, criticRateFactor: options.criticLrFactor }
                     : {}),
                 },
-                ...(options.expression.some((w) => w > 0) ? { classifierSteps: options.classifierSteps } : {}),
+                ...(options.expression.some((w) => w > 0)
+                  ? {
+                      classifierSteps: options.classifierSteps,
+                      classifierRobustness: options.classifierRobustness,
+                      ...(options.classifierFrom ? { classifierFrom: path.resolve(options.classifierFrom) } : {}),
+                    }
+                  : {}),
                 batchSize: options.batch,
                 checkpointEvery: options.checkpointEvery,
                 logEvery: options.logEvery,
@@ -247,6 +263,8 @@ interface TrainOptions {
   realism: [number, number, number];
   criticLrFactor: number;
   classifierSteps: number;
+  classifierRobustness: number;
+  classifierFrom?: string;
   muRamp: number;
   lr: number;
   lrDecay: number;

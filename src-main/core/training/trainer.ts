@@ -44,6 +44,10 @@ export const runSettingsSchema = z.object({
   trained: z.enum(['all', 'decoder']).optional(),
   /** steps that train the expression classifier before the run, when the schedule uses the expression loss */
   classifierSteps: z.number().int().positive().optional(),
+  /** the L2 distance (images in [-1, 1]) within which the classifier learns to read worst-case faces right; 0 or absent: plain training */
+  classifierRobustness: z.number().nonnegative().optional(),
+  /** a training checkpoint whose expression classifier the run takes instead of training its own */
+  classifierFrom: z.string().optional(),
 });
 export type RunSettings = z.infer<typeof runSettingsSchema>;
 
@@ -352,6 +356,12 @@ class TrainingRun {
       this.stepper.useClassifier(classifier, this.expressionTemperature);
       return;
     }
+    if (this.settings.classifierFrom) {
+      await this.importClassifier(classifier, this.settings.classifierFrom);
+      this.stepper.useClassifier(classifier, this.expressionTemperature);
+      await this.saveCheckpoint();
+      return;
+    }
     const total = this.settings.classifierSteps ?? defaultClassifierSteps;
     // Its own sampler and seed: the autoencoder's batches stay those of a run without the classifier.
     const sampler = new BatchSampler(
@@ -365,10 +375,19 @@ class TrainingRun {
       total,
       (step, accuracy) => control.onEvent?.({ type: 'classifier', step, totalSteps: total, accuracy }),
       control.signal,
+      this.settings.classifierRobustness ?? 0,
     );
     if (control.signal?.aborted) return;
     this.stepper.useClassifier(classifier, this.expressionTemperature);
     await this.saveCheckpoint();
+  }
+
+  /** Another run's classifier: robust training takes a quarter of an hour, and runs that differ elsewhere can share it. */
+  private async importClassifier(classifier: ExpressionClassifier, file: string): Promise<void> {
+    const checkpoint = await readCheckpoint(file);
+    if (!classifier.importWeights(checkpoint.tensors)) {
+      throw new CheckpointError(file, `holds no expression classifier for ${this.settings.model.size} px faces`);
+    }
   }
 
   private get expressionTemperature(): number {

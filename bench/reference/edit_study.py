@@ -1,0 +1,273 @@
+"""Long runs of the edit losses on a GPU, to see where each recipe goes after thousands of steps.
+
+Our trainer takes about a second a step with the realism critic on two CPU cores, so its runs of these
+losses stop after 300-1,800 steps. This script continues the shipped model (`--init` in our trainer) with
+the same losses, rendered in PyTorch as our trainer computes them (src-main/core/training/gradients.ts,
+realism-critic.ts), for tens of thousands of steps:
+
+- the latent discriminator's adversarial term, weight mu;
+- the expression loss: a frozen classifier (train_reference.py prep) asked to read the flipped label on the
+  face decoded with it, logits divided by a temperature;
+- the realism loss: a projection patch critic, learning alongside at `critic_lr` times the step's rate,
+  judging the app's edit (the face plus the change between the two decodes), each patch weighted by how
+  much the edit changed it, with real faces shown the flipped label counted as not real;
+- the mouth-box penalty: the mean absolute change between the two decodes outside a box around the mouth
+  (rows 60-90%, columns 28-72% of the crop), so that the edit stays on the mouth.
+
+  python3 train_reference.py prep            once: faces, classifier, judge (in /tmp/study)
+  python3 edit_study.py NAME                 one configuration of STUDIES for BUDGET seconds
+  python3 edit_study.py sheet NAME...        the runs' picture strips side by side, in OUT/sheet.png
+
+Each run logs proxy metrics (train_reference.py's judge) every EVAL_EVERY steps to OUT/metrics.jsonl, keeps
+a strip of 8 test faces edited at each of them, and writes its final model as OUT/NAME.mien, which
+`mien eval` and `mien grid` read. Environment as train_reference.py's, and INIT (the model file continued;
+default: the shipped model).
+"""
+import json, os, struct, sys, time
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+import train_reference as ref
+from train_reference import DEV, OUT, WORK, Paper, batch_of, evaluate, load_faces, log, write_mien
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INIT = os.environ.get('INIT', os.path.join(HERE, '..', '..', 'resources', 'models', 'default.mien'))
+EVAL_EVERY = int(os.environ.get('EVAL_EVERY', '2500'))
+
+# Each study continues the shipped model. mu: adversarial weight; expr: expression loss weight (temperature
+# 4); realism: the critic's weight in the autoencoder's loss; critic_lr: its learning-rate factor; box: the
+# mouth-box penalty's weight.
+STUDIES = {
+    'q': dict(mu=0.05, expr=0.05, realism=0.03, critic_lr=5, box=0),
+    'boxq': dict(mu=0.2, expr=0.05, realism=0.03, critic_lr=5, box=1),
+    'boxq-e2': dict(mu=0.2, expr=0.2, realism=0.03, critic_lr=5, box=1),
+    'boxq-e5': dict(mu=0.2, expr=0.5, realism=0.05, critic_lr=5, box=1),
+    'boxq-e1': dict(mu=0.2, expr=0.1, realism=0.01, critic_lr=5, box=1),
+    'q-e2': dict(mu=0.2, expr=0.2, realism=0.02, critic_lr=5, box=0),
+    # A robust classifier (adversarially trained, `robust EPS`) in place of the plain one, no critic.
+    'r4': dict(mu=0.05, expr=0.1, realism=0, critic_lr=5, box=0, robust=4, temperature=1),
+    'r8': dict(mu=0.05, expr=0.1, realism=0, critic_lr=5, box=0, robust=8, temperature=1),
+    'r4-box': dict(mu=0.2, expr=0.1, realism=0, critic_lr=5, box=1, robust=4, temperature=1),
+    'r4-e3': dict(mu=0.05, expr=0.3, realism=0, critic_lr=5, box=0, robust=4, temperature=1),
+}
+
+
+def read_mien(path, model):
+    """Loads a paper-preset Mien model file into `model` (the inverse of Paper.export)."""
+    data = open(path, 'rb').read()
+    assert data[:8] == b'MIENCKPT', f'{path} is not a Mien model file'
+    length = struct.unpack('<I', data[8:12])[0]
+    header = json.loads(data[12:12 + length])
+    payload = data[12 + length:]
+    found = {}
+    for e in header['tensors']:
+        dtype = '<f2' if e['dtype'] == 'float16' else '<f4'
+        count = int(np.prod(e['shape'])) if e['shape'] else 1
+        arr = np.frombuffer(payload, dtype=dtype, count=count, offset=e['offset']).reshape(e['shape'])
+        found[e['name']] = torch.tensor(arr.astype(np.float32))
+    with torch.no_grad():
+        # export() gives views in the file's layout ([kh, kw, in, out] filters, [in, out] dense weights).
+        for name, view in model.export():
+            view.copy_(found[name].reshape(view.shape))
+
+
+class Critic(nn.Module):
+    """realism-critic.ts: three 4x4 stride-2 layers (32, 64, 128), then a realism and a projection reading."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 32, 4, 2, 1), nn.Conv2d(32, 64, 4, 2, 1), nn.Conv2d(64, 128, 4, 2, 1)])
+        self.patch = nn.Conv2d(128, 1, 3, 1, 1)
+        self.projection = nn.Conv2d(128, 1, 3, 1, 1, bias=False)
+
+    def forward(self, x, labels):
+        h = x
+        for conv in self.convs:
+            h = F.leaky_relu(conv(h), 0.2)
+        direction = (labels * 2 - 1).view(-1, 1, 1, 1)
+        return self.patch(h) + self.projection(h) * direction
+
+    def loss(self, real, labels, edited, targets, weights):
+        def bce(logits, target):
+            return (F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction='none')
+                    * weights).mean()
+        not_real = bce(self(edited, targets), 0.0) + bce(self(real, 1 - labels), 0.0)
+        return bce(self(real, labels), 1.0) + 0.5 * not_real
+
+    def realism_loss(self, edited, targets, weights):
+        logits = self(edited, targets)
+        return (F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction='none') * weights).mean()
+
+
+def change_weights(real, edited):
+    """One weight per 8x8 patch: how much the edit changed it, averaging 1 per face; no gradient."""
+    per_patch = F.avg_pool2d((edited - real).abs(), 8).mean(1, keepdim=True)
+    return (per_patch / (per_patch.mean((1, 2, 3), keepdim=True) + 1e-6)).detach()
+
+
+def outside_mouth(size):
+    mask = torch.ones(1, 1, size, size, device=DEV)
+    mask[:, :, int(np.ceil(0.6 * size)):int(np.ceil(0.9 * size)), int(np.ceil(0.28 * size)):int(np.ceil(0.72 * size))] = 0
+    return mask
+
+
+@torch.no_grad()
+def strip(model, faces, labels):
+    """One row of edited faces (flipped labels, as the app edits), uint8 HWC."""
+    model.eval()
+    z = model.encode(faces)
+    edited = (faces + model.decode(z, 1 - labels) - model.decode(z, labels)).clamp(-1, 1)
+    model.train()
+    row = torch.cat(list(edited), 2)  # 3 x H x (W * n)
+    return ((row.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+
+
+def study(name, budget):
+    cfg = STUDIES[name]
+    torch.manual_seed(1)
+    train_set, test_set = load_faces()
+    model = Paper().to(DEV)
+    read_mien(INIT, model)
+    judge = torch.load(os.path.join(WORK, 'judge.pt'), weights_only=False).eval()
+    classifier_file = f"cls-robust-{cfg['robust']}.pt" if cfg.get('robust') else 'cls.pt'
+    classifier = torch.load(os.path.join(WORK, classifier_file), weights_only=False).eval()
+    temperature = cfg.get('temperature', 4)
+    for p in classifier.parameters():
+        p.requires_grad_(False)
+    critic = Critic().to(DEV) if cfg['realism'] > 0 else None
+    opt_ae = torch.optim.Adam(model.ae_params(), 2e-4, betas=(0.5, 0.999))
+    opt_dis = torch.optim.Adam(model.dis_params(), 2e-4, betas=(0.5, 0.999))
+    opt_critic = critic and torch.optim.Adam(critic.parameters(), 2e-4 * cfg['critic_lr'], betas=(0.5, 0.999))
+    mask = outside_mouth(ref.SIZE)
+    gen = torch.Generator(device=DEV).manual_seed(7)
+    # The same 8 test faces in every strip: 4 neutral, then 4 smiling.
+    tx, ty = test_set
+    pick = torch.cat([torch.nonzero(ty == 0)[:4, 0], torch.nonzero(ty == 1)[:4, 0]])
+    strip_faces, strip_labels = tx[pick], ty[pick]
+    rows = [((torch.cat(list(strip_faces), 2).permute(1, 2, 0).cpu().numpy() + 1) * 127.5).round().astype(np.uint8),
+            strip(model, strip_faces, strip_labels)]
+    entry = dict(run=name, step=0)
+    entry.update(evaluate(model, judge, test_set))
+    log(entry)
+    start = time.time()
+    step = 0
+    sums = {}
+
+    def add(key, value):
+        sums[key] = sums.get(key, 0.0) + value.item()
+
+    while time.time() - start < budget:
+        x, y = batch_of(train_set, 32, gen)
+        classes = (y >= 0.5).long()
+        flipped = 1 - classes
+        targets = flipped.float()
+        z = model.encode(x)
+        decoded = model.decode(z, y)
+        rec = F.mse_loss(decoded, x)
+        loss = rec + cfg['mu'] * F.cross_entropy(model.discriminate(z), flipped)
+        edited = model.decode(z, targets)
+        expr = F.cross_entropy(classifier(edited) / temperature, flipped)
+        loss = loss + cfg['expr'] * expr
+        if cfg['box'] > 0:
+            loss = loss + cfg['box'] * ((edited - decoded).abs() * mask).mean()
+        if critic is not None:
+            edit = (x + edited - decoded).clamp(-1, 1)
+            weights = change_weights(x, edit)
+            realism = critic.realism_loss(edit, targets, weights)
+            loss = loss + cfg['realism'] * realism
+        opt_ae.zero_grad(set_to_none=True)
+        loss.backward()
+        logits = model.discriminate(z.detach())
+        dis_loss = F.cross_entropy(logits, classes)
+        opt_dis.zero_grad(set_to_none=True)
+        dis_loss.backward()
+        opt_dis.step()
+        if critic is not None:
+            opt_critic.zero_grad(set_to_none=True)
+            critic_loss = critic.loss(x, y, edit.detach(), targets, weights)
+            critic_loss.backward()
+            opt_critic.step()
+        opt_ae.step()
+        step += 1
+        if step % 50 == 0:
+            add('rec', rec)
+            add('expr', expr)
+            add('acc', (logits.argmax(1) == classes).float().mean())
+            if critic is not None:
+                add('realism', realism)
+                add('critic', critic_loss)
+        if step % EVAL_EVERY == 0:
+            entry = dict(run=name, step=step, loss={k: round(v / (EVAL_EVERY // 50), 4) for k, v in sums.items()},
+                         secs=round(time.time() - start, 1))
+            sums = {}
+            entry.update(evaluate(model, judge, test_set))
+            log(entry)
+            rows.append(strip(model, strip_faces, strip_labels))
+    entry = dict(run=name, step=step, final=True, secs=round(time.time() - start, 1))
+    entry.update(evaluate(model, judge, test_set))
+    log(entry)
+    rows.append(strip(model, strip_faces, strip_labels))
+    np.save(os.path.join(WORK, f'strip-{name}.npy'), np.concatenate(rows, 0))
+    write_mien(os.path.join(OUT, f'{name}.mien'), model,
+               dict(study=name, steps=step, config=cfg, init=os.path.basename(INIT), trainedWith='PyTorch reference'))
+
+
+def l2_attack(net, x, y, eps, steps=5):
+    """Projected gradient ascent on the classifier's loss within an L2 ball of radius eps per image."""
+    alpha = 2.5 * eps / steps
+    delta = torch.zeros_like(x, requires_grad=True)
+    for _ in range(steps):
+        loss = F.cross_entropy(net(x + delta), y)
+        (grad,) = torch.autograd.grad(loss, delta)
+        norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+        with torch.no_grad():
+            delta += alpha * grad / norm
+            scale = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1).view(-1, 1, 1, 1)
+            delta *= scale
+    return (x + delta).detach()
+
+
+def robust(eps, steps=1500):
+    """A smile classifier trained on adversarial examples (Madry et al.): its gradients follow features a
+    person would read as a smile, where a plain classifier's follow patterns only it reads."""
+    train_set, test_set = load_faces()
+    torch.manual_seed(3)
+    net = ref.classifier(32, 0.0)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    gen = torch.Generator(device=DEV).manual_seed(11)
+    for _ in range(steps):
+        x, y = batch_of(train_set, 128, gen)
+        y = y.long()
+        net.eval()
+        x_adv = l2_attack(net, x, y, eps)
+        net.train()
+        loss = F.cross_entropy(net(x_adv), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        acc = (net(test_set[0]).argmax(1) == test_set[1].long()).float().mean().item()
+    torch.save(net, os.path.join(WORK, f'cls-robust-{eps:g}.pt'))
+    log(dict(robust=eps, testAcc=round(acc, 4)))
+
+
+def sheet(names):
+    """The runs' strips side by side (a grey gap between runs), each starting at its original faces."""
+    strips = [np.load(os.path.join(WORK, f'strip-{n}.npy')) for n in names]
+    height = max(s.shape[0] for s in strips)
+    padded = [np.pad(s, ((0, height - s.shape[0]), (0, 8), (0, 0)), constant_values=128) for s in strips]
+    Image.fromarray(np.concatenate(padded, 1)).save(os.path.join(OUT, 'sheet.png'))
+
+
+if __name__ == '__main__':
+    os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1] == 'sheet':
+        sheet(sys.argv[2:])
+    elif sys.argv[1] == 'robust':
+        robust(float(sys.argv[2]), int(os.environ.get('ROBUST_STEPS', '1500')))
+    else:
+        study(sys.argv[1], float(os.environ.get('BUDGET', '360')))
