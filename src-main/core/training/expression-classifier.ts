@@ -67,7 +67,10 @@ export class ExpressionClassifier extends WeightSet {
    * and returns the share of the last batches it read correctly. With
    * `robustness` above 0, every batch is first moved, within that L2 distance
    * per face, to where the classifier reads it worst (adversarial training,
-   * Madry et al. 2018), so that no change that small can flip its answer.
+   * Madry et al. 2018), so that no change that small can flip its answer. The
+   * distance grows from 0 to `robustness` over the first half of the steps: at
+   * the full distance from the first step, a classifier robust at 4 stayed at
+   * chance on the test faces after 800 steps.
    */
   async train(
     sampler: BatchSampler,
@@ -89,7 +92,8 @@ export class ExpressionClassifier extends WeightSet {
             tf.cast(tf.greaterEqual(tf.tensor1d(batch.labels), 0.5), 'int32'),
             2,
           ) as tf.Tensor2D;
-          const images = robustness > 0 ? this.worstWithin(real, classes, robustness) : real;
+          const radius = robustness * Math.min(1, (step + 1) / Math.max(1, steps / 2));
+          const images = radius > 0 ? this.worstWithin(real, classes, radius) : real;
           let logits: tf.Tensor2D | undefined;
           const { value, grads } = tf.variableGrads(() => {
             // Kept: the gradient scope disposes what its function creates.
