@@ -9,6 +9,8 @@ import {
   computeGradients,
   disposeGradients,
   expressionLossOf,
+  mouthFocusPenalty,
+  outsideMouthMask,
   type TrainedParts,
 } from '../../src-main/core/training/gradients.js';
 import { StepRunner } from '../../src-main/core/training/step.js';
@@ -115,6 +117,22 @@ describe('training steps split across threads', () => {
     expect(decoderChange(single, plain)).toBeGreaterThan(1e-4);
     classifier.exportWeights().forEach((w, i) => expect(w.values).toEqual(classifierBefore[i]!.values));
     [singleStep, splitStep, plainStep, single, split, plain, classifier].forEach((d) => d.dispose());
+  });
+
+  it('with the mouth-focus penalty, give the same weights on one thread or two', async () => {
+    const { single, split, helper, singleStep, splitStep } = await pair('paper');
+    expect(helper).toBeDefined();
+    const plain = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
+    const plainStep = new StepRunner(plain.network, 0.5, 0.999, 2e-4);
+    const { images, labels } = randomBatch(7);
+    for (let step = 0; step < 2; step++) {
+      await singleStep.run(images, labels, 0.01, 1e-3, { mouthFocus: 5 });
+      await splitStep.run(images, labels, 0.01, 1e-3, { mouthFocus: 5 });
+      await plainStep.run(images, labels, 0.01, 1e-3);
+    }
+    expectSameWeights(single, split);
+    expect(decoderChange(single, plain)).toBeGreaterThan(1e-4);
+    [singleStep, splitStep, plainStep, single, split, plain].forEach((d) => d.dispose());
   });
 
   it('with the realism loss, give the same autoencoder and critic on one thread or two, and the critic learns', async () => {
@@ -247,5 +265,46 @@ describe('the expression loss', () => {
     expect(Math.abs(measured[0]! - measured[1]!)).toBeGreaterThan(1e-3);
     model.dispose();
     classifier.dispose();
+  });
+});
+
+describe('the mouth-focus penalty', () => {
+  it('masks out the mouth box: rows 60-90% and columns 28-72% of the crop', () => {
+    const mask = outsideMouthMask(64).dataSync() as Float32Array;
+    const at = (y: number, x: number) => mask[y * 64 + x];
+    // 0.6 * 64 = 38.4, 0.9 * 64 = 57.6, 0.28 * 64 = 17.92, 0.72 * 64 = 46.08
+    expect([at(39, 18), at(57, 46), at(48, 30)]).toEqual([0, 0, 0]);
+    expect([at(38, 30), at(58, 30), at(48, 17), at(48, 47), at(10, 10)]).toEqual([1, 1, 1, 1, 1]);
+    expect(mask.reduce((zeros, v) => zeros + (v === 0 ? 1 : 0), 0)).toBe(19 * 29);
+    expect(outsideMouthMask(64)).toBe(outsideMouthMask(64));
+  });
+
+  it('adds its weight times the change outside the mouth box to the autoencoder gradients', () => {
+    const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 5);
+    const { network } = model;
+    const { images, labels } = randomBatch(11, 4);
+    const weight = 3;
+    const plain = computeGradients(network, images, labels, 0.01, 'all', {});
+    const focused = computeGradients(network, images, labels, 0.01, 'all', { mouthFocus: weight });
+    const direct = tf.variableGrads(
+      () => {
+        const z = network.encode(tf.tensor4d(images, [4, 64, 64, 3]), true);
+        const decoded = network.decode(z, tf.tensor1d(labels), true);
+        const edited = network.decode(z, tf.tensor1d(Array.from(labels, (l) => 1 - l)), true);
+        return tf.mul(mouthFocusPenalty(edited, decoded), weight) as tf.Scalar;
+      },
+      network.trainableOf(['encoder', 'decoder']),
+    );
+    let largest = 0;
+    for (const [name, gradient] of Object.entries(direct.grads)) {
+      const added = tf.tidy(() => tf.sub(focused.autoencoder[name]!, plain.autoencoder[name]!).dataSync());
+      const expected = gradient.dataSync() as Float32Array;
+      largest = expected.reduce((m, v) => Math.max(m, Math.abs(v)), largest);
+      expect(largestDifference(added as Float32Array, expected), name).toBeLessThan(1e-5);
+    }
+    expect(largest).toBeGreaterThan(1e-4);
+    [plain, focused].forEach(disposeGradients);
+    tf.dispose([direct.value, ...Object.values(direct.grads)]);
+    model.dispose();
   });
 });

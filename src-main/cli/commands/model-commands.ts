@@ -110,6 +110,12 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       [0, 0, 0],
     )
     .option(
+      '--mouth-focus <a,b,c>',
+      'weight of a penalty, in the three phases, on what the edit changes outside a box around the mouth',
+      tripleNumber,
+      [0, 0, 0],
+    )
+    .option(
       '--critic-lr-factor <f>',
       "the realism critic's learning rate as a multiple of the run's (above 1: it keeps up with the edits)",
       positiveNumber,
@@ -171,6 +177,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   ...(options.expression.some((w) => w > 0)
                     ? { expressionWeight: options.expression, expressionTemperature: options.expressionTemperature }
                     : {}),
+                  ...(options.mouthFocus.some((w) => w > 0) ? { mouthFocusWeight: options.mouthFocus } : {}),
                   ...(options.realism.some((w) => w > 0)
                     ? { realismWeight: options.realism, criticRateFactor: options.criticLrFactor }
                     : {}),
@@ -264,6 +271,7 @@ interface TrainOptions {
   criticLrFactor: number;
   classifierSteps: number;
   classifierRobustness: number;
+  mouthFocus: [number, number, number];
   classifierFrom?: string;
   muRamp: number;
   lr: number;

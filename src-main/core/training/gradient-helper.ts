@@ -17,6 +17,7 @@ export type HelperRequest =
       mu: number;
       trained: TrainedParts;
       expressionWeight: number;
+      mouthFocusWeight: number;
       /** the realism critic's current weights and the loss's weight, in steps with a realism loss */
       critic?: CriticRequest;
     };
@@ -81,6 +82,7 @@ export class GradientHelper {
     trained: TrainedParts = 'all',
     expressionWeight = 0,
     critic?: CriticRequest,
+    mouthFocusWeight = 0,
   ): Promise<GradientArrays> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
@@ -93,6 +95,7 @@ export class GradientHelper {
       mu,
       trained,
       expressionWeight,
+      mouthFocusWeight,
       ...(critic ? { critic } : {}),
     };
     return new Promise((resolve, reject) => {

@@ -47,6 +47,7 @@ port.on('message', async (request: HelperRequest) => {
     const extra = {
       expression: expressionLossOf(classifier, request.expressionWeight, expressionTemperature),
       realism: realismLossOf(critic, request.critic?.weight ?? 0),
+      mouthFocus: request.mouthFocusWeight,
     };
     const gradients = computeGradients(network, images, labels, mu, trained, extra);
     const result = gradientArrays(network, gradients, request.trained, critic);

@@ -30,6 +30,11 @@ export const scheduleSchema = z.object({
    * mu. Absent in runs that never use it.
    */
   realismWeight: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]).optional(),
+  /**
+   * Weight of the mouth-focus penalty in each phase (see mouthFocusPenalty);
+   * ramps like mu. Absent in runs that never use it.
+   */
+  mouthFocusWeight: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]).optional(),
   /** the realism critic learns at the run's learning rate times this (1 when absent) */
   criticRateFactor: z.number().positive().optional(),
 });
@@ -52,6 +57,7 @@ export interface PhaseState {
   mu: number;
   expressionWeight: number;
   realismWeight: number;
+  mouthFocusWeight: number;
   learningRate: number;
 }
 
@@ -86,6 +92,7 @@ export function phaseAt(schedule: Schedule, step: number): PhaseState {
         mu: ramped(schedule.mu),
         expressionWeight: ramped(schedule.expressionWeight ?? [0, 0, 0]),
         realismWeight: ramped(schedule.realismWeight ?? [0, 0, 0]),
+        mouthFocusWeight: ramped(schedule.mouthFocusWeight ?? [0, 0, 0]),
         learningRate: schedule.learningRate * schedule.phaseDecay ** i,
       };
     }

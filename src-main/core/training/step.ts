@@ -25,6 +25,7 @@ export type { StepLosses };
 export interface StepWeights {
   expression?: number;
   realism?: number;
+  mouthFocus?: number;
 }
 
 /**
@@ -87,6 +88,7 @@ export class StepRunner {
     const extra = {
       expression: expressionLossOf(this.classifier, weights.expression ?? 0, this.expressionTemperature),
       realism: realismLossOf(this.critic?.network, weights.realism ?? 0),
+      mouthFocus: weights.mouthFocus ?? 0,
     };
     const helper = this.helper;
     const count = labels.length;
@@ -105,6 +107,7 @@ export class StepRunner {
       this.trained,
       extra.expression?.weight ?? 0,
       extra.realism ? { weights: extra.realism.critic.exportArrays(), weight: extra.realism.weight } : undefined,
+      extra.mouthFocus,
     );
     let local: Gradients | undefined;
     try {

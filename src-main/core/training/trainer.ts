@@ -395,11 +395,15 @@ class TrainingRun {
   }
 
   private async trainStep(): Promise<StepLosses> {
-    const { mu, learningRate, expressionWeight, realismWeight } = phaseAt(this.settings.schedule, this.step);
+    const { mu, learningRate, expressionWeight, realismWeight, mouthFocusWeight } = phaseAt(
+      this.settings.schedule,
+      this.step,
+    );
     const batch = this.sampler.batch(this.step);
     const losses = await this.stepper.run(batch.images, batch.labels, mu, learningRate, {
       expression: expressionWeight,
       realism: realismWeight,
+      mouthFocus: mouthFocusWeight,
     });
     if (!Object.values(losses).every(Number.isFinite)) {
       throw new TrainingError(
