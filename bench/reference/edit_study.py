@@ -236,21 +236,14 @@ def robust(eps, steps=1500):
     train_set, test_set = load_faces()
     torch.manual_seed(3)
     net = ref.classifier(32, 0.0)
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    gen = torch.Generator(device=DEV).manual_seed(11)
-    for _ in range(steps):
-        x, y = batch_of(train_set, 128, gen)
-        y = y.long()
-        net.eval()
-        x_adv = l2_attack(net, x, y, eps)
+
+    def worst_within(net, x, y):
+        net.eval()  # batch norm as when frozen, while searching
+        moved = l2_attack(net, x, y, eps)
         net.train()
-        loss = F.cross_entropy(net(x_adv), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    net.eval()
-    with torch.no_grad():
-        acc = (net(test_set[0]).argmax(1) == test_set[1].long()).float().mean().item()
+        return moved
+
+    acc = ref.train_classifier(net, train_set, test_set, steps, 11, worst_within)
     torch.save(net, os.path.join(WORK, f'cls-robust-{eps:g}.pt'))
     log(dict(robust=eps, testAcc=round(acc, 4)))
 

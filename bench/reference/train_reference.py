@@ -244,12 +244,16 @@ def classifier(width, dropout):
     return nn.Sequential(*layers).to(DEV)
 
 
-def train_classifier(net, train, test, steps, seed):
+def train_classifier(net, train, test, steps, seed, perturb=None):
+    """Adam on batches of 128; `perturb(net, x, y)`, if given, replaces each batch before the step."""
     gen = torch.Generator(device=DEV).manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     for s in range(steps):
         x, y = batch_of(train, 128, gen)
-        loss = F.cross_entropy(net(x), y.long())
+        y = y.long()
+        if perturb is not None:
+            x = perturb(net, x, y)
+        loss = F.cross_entropy(net(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
