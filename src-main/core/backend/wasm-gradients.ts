@@ -6,6 +6,8 @@ import {
   Identity,
   Slice,
   SplitV,
+  Sum,
+  Transpose,
   Unpack,
   backend_util,
   registerKernel,
@@ -17,6 +19,8 @@ import {
   type KernelFunc,
   type SliceAttrs,
   type SplitVAttrs,
+  type SumAttrs,
+  type TransposeAttrs,
   type UnpackAttrs,
   type BatchMatMulAttrs,
   type TensorInfo,
@@ -24,6 +28,8 @@ import {
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-backprop.js';
 import { wasmSlice, wasmSplit, wasmUnpack } from './wasm-copy-kernels.js';
 import { KernelScope } from './kernel-scope.js';
+import { wasmSumLeading } from './wasm-sum.js';
+import { wasmTranspose } from './wasm-transpose.js';
 
 /** Kernels this module registers on the WebAssembly backend (tests compare each with the CPU backend). */
 export const registeredWasmKernels = [
@@ -34,6 +40,8 @@ export const registeredWasmKernels = [
   Unpack,
   Identity,
   BatchMatMul,
+  Transpose,
+  Sum,
 ] as const;
 
 let registered = false;
@@ -43,7 +51,7 @@ let registered = false;
  * Conv2DBackpropInput; training needs both, fast. Both are replaced by
  * formulations on its XNNPACK Conv2D; Slice, SplitV and Unpack (which they
  * and the gradients of concat and unstack lean on) by ones that do not copy
- * their whole input; Identity and transposed BatchMatMul by faster forms.
+ * their whole input; Identity, Transpose, Sum and BatchMatMul by faster forms.
  * Safe to call more than once.
  */
 export function registerWasmGradients(): void {
@@ -84,7 +92,11 @@ export function registerWasmGradients(): void {
       ...matMul,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
-        if (!transposeA && !transposeB) return matMul.kernelFunc({ inputs, backend, attrs });
+        const [a, b] = [inputs['a'] as TensorInfo, inputs['b'] as TensorInfo];
+        if (!transposeA && !transposeB) {
+          if (shouldSwap(a, b)) return swappedMatMul(backend as KernelBackend, a, b);
+          return matMul.kernelFunc({ inputs, backend, attrs });
+        }
         return plainMatMul(
           backend as KernelBackend,
           inputs['a'] as TensorInfo,
@@ -92,6 +104,33 @@ export function registerWasmGradients(): void {
           transposeA,
           transposeB,
         );
+      },
+    });
+  }
+  // tfjs' WebAssembly Transpose reads with large strides; ours copies in tiles, where it covers the permutation.
+  const transpose = getKernel(Transpose, 'wasm');
+  if (transpose) {
+    replaceKernel(Transpose);
+    // Keeps tfjs' setup function, which its own kernel (still used for other permutations) needs.
+    registerKernel({
+      ...transpose,
+      kernelFunc: (args) => {
+        const { perm } = args.attrs as unknown as TransposeAttrs;
+        const x = args.inputs['x'] as TensorInfo;
+        return wasmTranspose(args.backend as KernelBackend, x, perm) ?? transpose.kernelFunc(args);
+      },
+    });
+  }
+  // Bias gradients sum over every axis but the last; tfjs' Sum does that one number at a time.
+  const sum = getKernel(Sum, 'wasm');
+  if (sum) {
+    replaceKernel(Sum);
+    registerKernel({
+      ...sum,
+      kernelFunc: (args) => {
+        const { axis, keepDims } = args.attrs as unknown as SumAttrs;
+        const x = args.inputs['x'] as TensorInfo;
+        return wasmSumLeading(args.backend as KernelBackend, x, axis, keepDims) ?? sum.kernelFunc(args);
       },
     });
   }
@@ -124,6 +163,45 @@ function replaceKernel(name: string): void {
 function useWasmKernel(name: string, kernelFunc: KernelFunc): void {
   replaceKernel(name);
   registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
+}
+
+/** Right operands of earlier products: XNNPACK packs and keeps those it meets again. */
+const seenOperands = new WeakSet<object>();
+
+/**
+ * Whether A B should run as (B^T A^T)^T. XNNPACK repacks the right operand of
+ * a product whenever it meets a new one, which in training is every weight
+ * matrix of every step: 12 ms for [4096, 512], as much as the product itself.
+ * The left operand is read as it is. Swapping the operands packs A^T instead,
+ * and costs three transposes (ours, 10x cheaper than packing), so it pays when
+ * B is much larger than A and the result, the first time B is met. From the
+ * second time on (inference with the same weights), XNNPACK packs B once and
+ * keeps it.
+ */
+function shouldSwap(a: TensorInfo, b: TensorInfo): boolean {
+  const size = (t: TensorInfo) => t.shape.reduce((x, y) => x * y, 1);
+  const batches = size(a) / (a.shape.at(-1)! * a.shape.at(-2)!);
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || batches !== 1 || b.shape.length !== a.shape.length) {
+    return false;
+  }
+  if (seenOperands.has(b.dataId)) return false;
+  seenOperands.add(b.dataId);
+  const resultSize = a.shape.at(-2)! * b.shape.at(-1)!;
+  return size(b) >= minimumSwappedSize && size(b) >= 4 * size(a) && size(b) >= resultSize;
+}
+
+/** Right operands smaller than this pack in well under a millisecond. */
+const minimumSwappedSize = 1 << 18;
+
+function swappedMatMul(backend: KernelBackend, a: TensorInfo, b: TensorInfo): TensorInfo {
+  const scope = new KernelScope(backend, 'wasm');
+  const swap = (t: TensorInfo) => {
+    const perm = t.shape.map((_, i) => i);
+    perm.splice(-2, 2, perm.length - 1, perm.length - 2);
+    return scope.transpose(t, perm);
+  };
+  const product = scope.run(BatchMatMul, { a: swap(b), b: swap(a) }, { transposeA: false, transposeB: false });
+  return scope.finish(swap(product));
 }
 
 /**

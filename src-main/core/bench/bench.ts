@@ -76,7 +76,8 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
   const single = tf.tensor4d(imageValues.subarray(0, size * size * 3), [1, size, size, 3]);
   try {
     const counts = model.parameterCounts();
-    const forwardMs = await time(options.repeats, () => tidyValues(() => model.predict(batch, labelValues)));
+    // A few untimed runs first: the first steps also create the optimiser's state and prepare weights.
+    const forwardMs = await time(options.repeats, () => tidyValues(() => model.predict(batch, labelValues)), 3);
     // One face takes a few milliseconds, and its first hundred or so runs are slower while V8
     // optimises tfjs' JavaScript (8-9 ms, then 5): warm up for a second, then take the median of many.
     const inferMs = await time(
@@ -85,7 +86,7 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
       10,
       1000,
     );
-    const trainMs = await time(options.repeats, () => stepper.run(imageValues, labelValues, 1e-4, 2e-4));
+    const trainMs = await time(options.repeats, () => stepper.run(imageValues, labelValues, 1e-4, 2e-4), 3);
     return {
       preset,
       size,

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2x, dense, leakyRelu } from '../model/layers.js';
 import type { BatchSampler } from './batches.js';
 import { WeightSet } from './weight-set.js';
+import { adam } from './fused-adam.js';
 
 /** Prefix of the classifier's tensors in a training checkpoint. */
 export const classifierPrefix = 'classifier.';
@@ -79,7 +80,7 @@ export class ExpressionClassifier extends WeightSet {
     signal?: AbortSignal,
     robustness = 0,
   ): Promise<number> {
-    const optimizer = tf.train.adam(learningRate, 0.9, 0.999);
+    const optimizer = adam(learningRate, 0.9, 0.999);
     const variables = this.variables();
     let correct = 0;
     let seen = 0;

@@ -15,6 +15,7 @@ import {
 import type { GradientHelper } from './gradient-helper.js';
 import type { ExpressionClassifier } from './expression-classifier.js';
 import type { RealismCritic } from './realism-critic.js';
+import { adam } from './fused-adam.js';
 
 /** Below this many images per thread, the copies to and from a helper cost more than they save. */
 const minimumSharePerThread = 4;
@@ -49,8 +50,8 @@ export class StepRunner {
     private readonly helper?: GradientHelper,
     private readonly trained: TrainedParts = 'all',
   ) {
-    this.autoencoderOptimizer = tf.train.adam(learningRate, beta1, beta2);
-    this.discriminatorOptimizer = tf.train.adam(learningRate, beta1, beta2);
+    this.autoencoderOptimizer = adam(learningRate, beta1, beta2);
+    this.discriminatorOptimizer = adam(learningRate, beta1, beta2);
   }
 
   /** The frozen classifier of the expression loss and its temperature (sent once to the helper thread too). */
@@ -67,7 +68,7 @@ export class StepRunner {
    */
   useCritic(critic: RealismCritic, rateFactor = 1): void {
     if (this.critic) throw new Error('the step already has a critic');
-    this.critic = { network: critic, optimizer: tf.train.adam(2e-4, this.beta1, this.beta2), rateFactor };
+    this.critic = { network: critic, optimizer: adam(2e-4, this.beta1, this.beta2), rateFactor };
   }
 
   /**
