@@ -1,9 +1,11 @@
 import {
+  Concat,
   Conv2DBackpropFilter,
   BatchMatMul,
   Conv2DBackpropInput,
   getKernel,
   Identity,
+  PadV2,
   Slice,
   SplitV,
   Sum,
@@ -14,7 +16,9 @@ import {
   util,
   unregisterKernel,
   type Conv2DBackpropFilterAttrs,
+  type ConcatAttrs,
   type Conv2DBackpropInputAttrs,
+  type PadV2Attrs,
   type KernelBackend,
   type KernelFunc,
   type SliceAttrs,
@@ -26,7 +30,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-backprop.js';
-import { wasmSlice, wasmSplit, wasmUnpack } from './wasm-copy-kernels.js';
+import { wasmConcat, wasmPad, wasmSlice, wasmSplit, wasmUnpack } from './wasm-copy-kernels.js';
 import { KernelScope } from './kernel-scope.js';
 import { wasmSumLeading } from './wasm-sum.js';
 import { wasmTranspose } from './wasm-transpose.js';
@@ -42,6 +46,8 @@ export const registeredWasmKernels = [
   BatchMatMul,
   Transpose,
   Sum,
+  Concat,
+  PadV2,
 ] as const;
 
 let registered = false;
@@ -131,6 +137,31 @@ export function registerWasmGradients(): void {
         const { axis, keepDims } = args.attrs as unknown as SumAttrs;
         const x = args.inputs['x'] as TensorInfo;
         return wasmSumLeading(args.backend as KernelBackend, x, axis, keepDims) ?? sum.kernelFunc(args);
+      },
+    });
+  }
+  // Concat and PadV2 copy rows inside the heap (the decoder's phases, every convolution gradient's padding).
+  const concat = getKernel(Concat, 'wasm');
+  if (concat) {
+    replaceKernel(Concat);
+    registerKernel({
+      ...concat,
+      kernelFunc: (args) => {
+        const inputs = args.inputs as unknown as TensorInfo[];
+        const { axis } = args.attrs as unknown as ConcatAttrs;
+        return wasmConcat(args.backend as KernelBackend, inputs, axis) ?? concat.kernelFunc(args);
+      },
+    });
+  }
+  const pad = getKernel(PadV2, 'wasm');
+  if (pad) {
+    replaceKernel(PadV2);
+    registerKernel({
+      ...pad,
+      kernelFunc: (args) => {
+        const { paddings, constantValue } = args.attrs as unknown as PadV2Attrs;
+        const x = args.inputs['x'] as TensorInfo;
+        return wasmPad(args.backend as KernelBackend, x, paddings, constantValue) ?? pad.kernelFunc(args);
       },
     });
   }

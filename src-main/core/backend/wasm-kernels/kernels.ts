@@ -23,6 +23,8 @@ export interface WasmKernels {
   ): void;
   transpose(src: number, dst: number, outer: number, rows: number, middle: number, cols: number, inner: number): void;
   sumRows(src: number, dst: number, rows: number, cols: number): void;
+  fill(dst: number, count: number, bits: number): void;
+  copyRows(src: number, dst: number, count: number, rowBytes: number, srcStride: number, dstStride: number): void;
 }
 
 /** The parts of tfjs' WebAssembly backend the kernels rely on. */

@@ -82,7 +82,47 @@
         (local.set $at (i32.add (local.get $at) (i32.const 4)))
         (br $scalars))))
 
-;; Sums the rows of `src`, a rows x cols matrix, into `dst` (cols numbers):
+;; Copies `count` rows of `rowBytes` bytes, the rows `srcStride` bytes apart
+  ;; in `src` and `dstStride` apart in `dst`: one call for what slicing,
+  ;; splitting, concatenating and padding would otherwise copy row by row from
+  ;; JavaScript, each row a separate call.
+  (func (export "copyRows")
+    (param $src i32) (param $dst i32) (param $count i32)
+    (param $rowBytes i32) (param $srcStride i32) (param $dstStride i32)
+    (block $done
+      (loop $rows
+        (br_if $done (i32.eqz (local.get $count)))
+        (memory.copy (local.get $dst) (local.get $src) (local.get $rowBytes))
+        (local.set $src (i32.add (local.get $src) (local.get $srcStride)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
+        (local.set $count (i32.sub (local.get $count) (i32.const 1)))
+        (br $rows))))
+
+  ;; Sets `count` numbers of 4 bytes at `dst` to the bits of `value` (zero:
+  ;; a plain memset).
+  (func (export "fill") (param $dst i32) (param $count i32) (param $value i32)
+    (local $end i32) (local $vectorEnd i32) (local $splat v128)
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $count) (i32.const 2))))
+    (if (i32.eqz (local.get $value))
+      (then
+        (memory.fill (local.get $dst) (i32.const 0) (i32.shl (local.get $count) (i32.const 2)))
+        (return)))
+    (local.set $splat (i32x4.splat (local.get $value)))
+    (local.set $vectorEnd (i32.sub (local.get $end) (i32.const 15)))
+    (block $vectorsDone
+      (loop $vectors
+        (br_if $vectorsDone (i32.ge_u (local.get $dst) (local.get $vectorEnd)))
+        (v128.store (local.get $dst) (local.get $splat))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $vectors)))
+    (block $done
+      (loop $scalars
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (i32.store (local.get $dst) (local.get $value))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (br $scalars))))
+
+  ;; Sums the rows of `src`, a rows x cols matrix, into `dst` (cols numbers):
   ;; a bias's gradient, the sum over every axis but the channels. Rows are added
   ;; in order, as tfjs' own Sum adds them, four columns at a time.
   (func (export "sumRows")
