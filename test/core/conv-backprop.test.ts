@@ -149,9 +149,10 @@ describe('WebAssembly convolution gradients', () => {
     expect(relativeError(actual, expected)).toBeLessThan(1e-5);
   });
 
-  it('slices, splits and unstacks exactly like the CPU backend, along every axis and for every dtype', async () => {
+  it('slices, splits, unstacks, concatenates and pads exactly like the CPU backend, along every axis and for every dtype', async () => {
     const shape = [3, 4, 5, 6];
     const values = Array.from({ length: 360 }, () => Math.round((random() * 2 - 1) * 1000));
+    const withExtent = (axis: number, extent: number) => shape.map((d, i) => (i === axis ? extent : d));
     const run = async (backend: string) => {
       await tf.setBackend(backend);
       const results = tf.tidy(() => {
@@ -163,7 +164,25 @@ describe('WebAssembly convolution gradients', () => {
           for (let axis = 0; axis < 4; axis++) {
             parts.push(...tf.split(x, [1, shape[axis]! - 1], axis));
             parts.push(...tf.unstack(x, axis));
+            const one = tf.slice(x, [0, 0, 0, 0], withExtent(axis, 1));
+            const empty = tf.slice(x, [0, 0, 0, 0], withExtent(axis, 0));
+            parts.push(tf.concat([x, one, empty, x], axis));
           }
+          const paddings: [number, number][] = [
+            [1, 0],
+            [0, 2],
+            [1, 1],
+            [0, 0],
+          ];
+          parts.push(tf.pad(x, paddings, dtype === 'float32' ? 1.5 : 0));
+          parts.push(
+            tf.pad(x, [
+              [0, 0],
+              [0, 0],
+              [0, 0],
+              [2, 1],
+            ]),
+          );
         }
         return parts;
       });

@@ -136,64 +136,6 @@ describe('WebAssembly kernels of our own', () => {
     });
   });
 
-  it('concatenate and pad exactly like the CPU backend, along every axis and for every dtype', async () => {
-    const shape = [2, 3, 4, 5];
-    const numbers = Array.from({ length: 120 }, () => Math.round((random() * 2 - 1) * 100));
-    const run = async (backend: string) => {
-      await tf.setBackend(backend);
-      const results = tf.tidy(() => {
-        const parts: tf.Tensor[] = [];
-        for (const dtype of ['float32', 'int32', 'bool'] as const) {
-          const x = tf.tensor(numbers, shape, dtype);
-          for (let axis = 0; axis < 4; axis++) {
-            const other = tf.slice(
-              x,
-              [0, 0, 0, 0],
-              shape.map((d, i) => (i === axis ? 1 : d)),
-            );
-            const empty = tf.slice(
-              x,
-              [0, 0, 0, 0],
-              shape.map((d, i) => (i === axis ? 0 : d)),
-            );
-            parts.push(tf.concat([x, other, empty, x], axis));
-          }
-          parts.push(
-            tf.pad(
-              x,
-              [
-                [1, 0],
-                [0, 2],
-                [1, 1],
-                [0, 0],
-              ],
-              dtype === 'float32' ? 1.5 : 0,
-            ),
-          );
-          parts.push(
-            tf.pad(x, [
-              [0, 0],
-              [0, 0],
-              [0, 0],
-              [2, 1],
-            ]),
-          );
-        }
-        return parts;
-      });
-      const data = await Promise.all(
-        results.map(async (t) => ({ shape: t.shape, dtype: t.dtype, data: Array.from(await t.data()) })),
-      );
-      tf.dispose(results);
-      return data;
-    };
-    const expected = await run('cpu');
-    const before = tf.memory().numTensors;
-    const actual = await run('wasm');
-    expect(tf.memory().numTensors).toBe(before);
-    expect(actual).toEqual(expected);
-  });
-
   it('multiply a small matrix by a large new one (operands swapped) like the CPU backend, then as usual', async () => {
     // [6, 400] x [400, 700]: the right operand is large and new, so the product runs as (B^T A^T)^T.
     const a = values(6 * 400);

@@ -91,80 +91,29 @@ export function registerWasmGradients(): void {
   });
   // tfjs' WebAssembly BatchMatMul is 10x slower with a transposed operand
   // (every dense layer's backward pass has one) than with plain operands.
-  const matMul = getKernel(BatchMatMul, 'wasm');
-  if (matMul) {
-    replaceKernel(BatchMatMul);
-    registerKernel({
-      ...matMul,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
-        const [a, b] = [inputs['a'] as TensorInfo, inputs['b'] as TensorInfo];
-        if (!transposeA && !transposeB) {
-          if (shouldSwap(a, b)) return swappedMatMul(backend as KernelBackend, a, b);
-          return matMul.kernelFunc({ inputs, backend, attrs });
-        }
-        return plainMatMul(
-          backend as KernelBackend,
-          inputs['a'] as TensorInfo,
-          inputs['b'] as TensorInfo,
-          transposeA,
-          transposeB,
-        );
-      },
-    });
-  }
+  preferOwnKernel(BatchMatMul, ({ inputs, backend, attrs }) => {
+    const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+    const [a, b] = [inputs['a'] as TensorInfo, inputs['b'] as TensorInfo];
+    if (transposeA || transposeB) return plainMatMul(backend as KernelBackend, a, b, transposeA, transposeB);
+    return shouldSwap(a, b) ? swappedMatMul(backend as KernelBackend, a, b) : undefined;
+  });
   // tfjs' WebAssembly Transpose reads with large strides; ours copies in tiles, where it covers the permutation.
-  const transpose = getKernel(Transpose, 'wasm');
-  if (transpose) {
-    replaceKernel(Transpose);
-    // Keeps tfjs' setup function, which its own kernel (still used for other permutations) needs.
-    registerKernel({
-      ...transpose,
-      kernelFunc: (args) => {
-        const { perm } = args.attrs as unknown as TransposeAttrs;
-        const x = args.inputs['x'] as TensorInfo;
-        return wasmTranspose(args.backend as KernelBackend, x, perm) ?? transpose.kernelFunc(args);
-      },
-    });
-  }
+  preferOwnKernel(Transpose, ({ inputs, backend, attrs }) =>
+    wasmTranspose(backend as KernelBackend, inputs['x'] as TensorInfo, (attrs as unknown as TransposeAttrs).perm),
+  );
   // Bias gradients sum over every axis but the last; tfjs' Sum does that one number at a time.
-  const sum = getKernel(Sum, 'wasm');
-  if (sum) {
-    replaceKernel(Sum);
-    registerKernel({
-      ...sum,
-      kernelFunc: (args) => {
-        const { axis, keepDims } = args.attrs as unknown as SumAttrs;
-        const x = args.inputs['x'] as TensorInfo;
-        return wasmSumLeading(args.backend as KernelBackend, x, axis, keepDims) ?? sum.kernelFunc(args);
-      },
-    });
-  }
+  preferOwnKernel(Sum, ({ inputs, backend, attrs }) => {
+    const { axis, keepDims } = attrs as unknown as SumAttrs;
+    return wasmSumLeading(backend as KernelBackend, inputs['x'] as TensorInfo, axis, keepDims);
+  });
   // Concat and PadV2 copy rows inside the heap (the decoder's phases, every convolution gradient's padding).
-  const concat = getKernel(Concat, 'wasm');
-  if (concat) {
-    replaceKernel(Concat);
-    registerKernel({
-      ...concat,
-      kernelFunc: (args) => {
-        const inputs = args.inputs as unknown as TensorInfo[];
-        const { axis } = args.attrs as unknown as ConcatAttrs;
-        return wasmConcat(args.backend as KernelBackend, inputs, axis) ?? concat.kernelFunc(args);
-      },
-    });
-  }
-  const pad = getKernel(PadV2, 'wasm');
-  if (pad) {
-    replaceKernel(PadV2);
-    registerKernel({
-      ...pad,
-      kernelFunc: (args) => {
-        const { paddings, constantValue } = args.attrs as unknown as PadV2Attrs;
-        const x = args.inputs['x'] as TensorInfo;
-        return wasmPad(args.backend as KernelBackend, x, paddings, constantValue) ?? pad.kernelFunc(args);
-      },
-    });
-  }
+  preferOwnKernel(Concat, ({ inputs, backend, attrs }) =>
+    wasmConcat(backend as KernelBackend, inputs as unknown as TensorInfo[], (attrs as unknown as ConcatAttrs).axis),
+  );
+  preferOwnKernel(PadV2, ({ inputs, backend, attrs }) => {
+    const { paddings, constantValue } = attrs as unknown as PadV2Attrs;
+    return wasmPad(backend as KernelBackend, inputs['x'] as TensorInfo, paddings, constantValue);
+  });
   useWasmKernel(Slice, ({ inputs, backend, attrs }) => {
     const { begin, size } = attrs as unknown as SliceAttrs;
     return wasmSlice(backend as KernelBackend, inputs['x'] as TensorInfo, begin, size);
@@ -188,6 +137,20 @@ export function registerWasmGradients(): void {
 /** registerKernel warns when a kernel exists, so drop tfjs' own first. */
 function replaceKernel(name: string): void {
   if (getKernel(name, 'wasm')) unregisterKernel(name, 'wasm');
+}
+
+/**
+ * Puts this project's form of a kernel in front of tfjs' own, which still
+ * runs (with its setup function) wherever ours returns undefined.
+ */
+function preferOwnKernel(
+  name: string,
+  ours: (args: Parameters<KernelFunc>[0]) => TensorInfo | TensorInfo[] | undefined,
+): void {
+  const theirs = getKernel(name, 'wasm');
+  if (!theirs) return;
+  replaceKernel(name);
+  registerKernel({ ...theirs, kernelFunc: (args) => ours(args) ?? theirs.kernelFunc(args) });
 }
 
 /** Registers this project's kernel for the WebAssembly backend in place of tfjs' own, if it has one. */
