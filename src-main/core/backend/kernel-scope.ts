@@ -31,6 +31,18 @@ export class KernelScope {
     return this.run('Transpose', { x }, { perm });
   }
 
+  /** The transpose of the last two axes: each matrix of a batch of them. */
+  swapLastAxes(x: TensorInfo): TensorInfo {
+    const perm = x.shape.map((_, i) => i);
+    perm.splice(-2, 2, perm.length - 1, perm.length - 2);
+    return this.transpose(x, perm);
+  }
+
+  /** A product of plain (untransposed) operands. */
+  matMul(a: TensorInfo, b: TensorInfo): TensorInfo {
+    return this.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+  }
+
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
     return this.run('Reshape', { x }, { shape });
   }

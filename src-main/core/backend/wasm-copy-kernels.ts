@@ -1,5 +1,5 @@
 import { backend_util, slice_util, util, type KernelBackend, type TensorInfo } from '@tensorflow/tfjs';
-import { wasmKernels, type WasmHeapBackend } from './wasm-kernels/kernels.js';
+import { heapView, makeOutput, wasmKernels } from './wasm-kernels/kernels.js';
 
 /**
  * A box of numbers to copy: its extent along each axis, and how many numbers
@@ -73,10 +73,6 @@ function copyBox(backend: KernelBackend, source: number, target: number, box: Bo
   }
 }
 
-function heapView(backend: KernelBackend, info: TensorInfo): Float32Array | Int32Array | Uint8Array {
-  return (backend as unknown as WasmHeapBackend).typedArrayFromHeap(info);
-}
-
 /** Contiguous strides (in numbers) of a shape, the innermost 1. */
 function stridesOf(shape: number[]): number[] {
   return shape.length === 0 ? [] : [...util.computeStrides(shape), 1];
@@ -97,7 +93,7 @@ export function wasmSlice(
 ): TensorInfo {
   if (x.dtype === 'string') throw new Error('Slice of strings is not supported here');
   const [start, extent] = slice_util.parseSliceParams(x as never, begin, size) as [number[], number[]];
-  const out = (backend as unknown as WasmHeapBackend).makeOutput(extent, x.dtype);
+  const out = makeOutput(backend, extent, x.dtype);
   if (util.sizeFromShape(extent) === 0) return out;
   const source = heapView(backend, x);
   const xStrides = stridesOf(x.shape);
@@ -131,7 +127,7 @@ export function wasmConcat(backend: KernelBackend, inputs: TensorInfo[], axis: n
     inputs.map((t) => t.shape),
     along,
   );
-  const out = (backend as unknown as WasmHeapBackend).makeOutput(outShape, first.dtype);
+  const out = makeOutput(backend, outShape, first.dtype);
   if (util.sizeFromShape(outShape) === 0) return out;
   const rows = util.sizeFromShape(outShape.slice(0, along));
   const total = util.sizeFromShape(outShape.slice(along));
@@ -172,7 +168,7 @@ export function wasmPad(
 ): TensorInfo | undefined {
   if (x.dtype === 'string') return undefined;
   const outShape = x.shape.map((d, i) => paddings[i]![0] + d + paddings[i]![1]);
-  const out = (backend as unknown as WasmHeapBackend).makeOutput(outShape, x.dtype);
+  const out = makeOutput(backend, outShape, x.dtype);
   const target = heapView(backend, out);
   fillWith(backend, target, constantValue);
   if (util.sizeFromShape(x.shape) === 0) return out;

@@ -57,7 +57,8 @@ let registered = false;
  * Conv2DBackpropInput; training needs both, fast. Both are replaced by
  * formulations on its XNNPACK Conv2D; Slice, SplitV and Unpack (which they
  * and the gradients of concat and unstack lean on) by ones that do not copy
- * their whole input; Identity, Transpose, Sum and BatchMatMul by faster forms.
+ * their whole input; Identity, Transpose, Sum, Concat, PadV2 and BatchMatMul
+ * by faster forms.
  * Safe to call more than once.
  */
 export function registerWasmGradients(): void {
@@ -173,15 +174,13 @@ const seenOperands = new WeakSet<object>();
  * keeps it.
  */
 function shouldSwap(a: TensorInfo, b: TensorInfo): boolean {
-  const size = (t: TensorInfo) => t.shape.reduce((x, y) => x * y, 1);
-  const batches = size(a) / (a.shape.at(-1)! * a.shape.at(-2)!);
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || batches !== 1 || b.shape.length !== a.shape.length) {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || matrixCount(a) !== 1 || b.shape.length !== a.shape.length) {
     return false;
   }
   if (seenOperands.has(b.dataId)) return false;
   seenOperands.add(b.dataId);
   const resultSize = a.shape.at(-2)! * b.shape.at(-1)!;
-  return size(b) >= minimumSwappedSize && size(b) >= 4 * size(a) && size(b) >= resultSize;
+  return sizeOf(b) >= minimumSwappedSize && sizeOf(b) >= 4 * sizeOf(a) && sizeOf(b) >= resultSize;
 }
 
 /** Right operands smaller than this pack in well under a millisecond. */
@@ -189,13 +188,7 @@ const minimumSwappedSize = 1 << 18;
 
 function swappedMatMul(backend: KernelBackend, a: TensorInfo, b: TensorInfo): TensorInfo {
   const scope = new KernelScope(backend, 'wasm');
-  const swap = (t: TensorInfo) => {
-    const perm = t.shape.map((_, i) => i);
-    perm.splice(-2, 2, perm.length - 1, perm.length - 2);
-    return scope.transpose(t, perm);
-  };
-  const product = scope.run(BatchMatMul, { a: swap(b), b: swap(a) }, { transposeA: false, transposeB: false });
-  return scope.finish(swap(product));
+  return scope.finish(scope.swapLastAxes(scope.matMul(scope.swapLastAxes(b), scope.swapLastAxes(a))));
 }
 
 /**
@@ -211,24 +204,27 @@ function plainMatMul(
   transposeB: boolean,
 ): TensorInfo {
   const scope = new KernelScope(backend, 'wasm');
-  const size = (t: TensorInfo) => t.shape.reduce((x, y) => x * y, 1);
-  const swap = (t: TensorInfo) => {
-    const perm = t.shape.map((_, i) => i);
-    perm.splice(-2, 2, perm.length - 1, perm.length - 2);
-    return scope.transpose(t, perm);
-  };
-  const multiply = (x: TensorInfo, y: TensorInfo) =>
-    scope.run(BatchMatMul, { a: x, b: y }, { transposeA: false, transposeB: false });
+  const swap = (t: TensorInfo) => scope.swapLastAxes(t);
+  const multiply = (x: TensorInfo, y: TensorInfo) => scope.matMul(x, y);
   const rows = a.shape.at(transposeA ? -1 : -2)!;
   const columns = b.shape.at(transposeB ? -2 : -1)!;
-  const resultSize = (size(a) / (a.shape.at(-1)! * a.shape.at(-2)!)) * rows * columns;
+  const resultSize = matrixCount(a) * rows * columns;
   if (transposeA && transposeB) return scope.finish(swap(multiply(b, a)));
   if (transposeB) {
-    const direct = size(b);
-    const flipped = size(a) + resultSize;
+    const direct = sizeOf(b);
+    const flipped = sizeOf(a) + resultSize;
     return scope.finish(direct <= flipped ? multiply(a, swap(b)) : swap(multiply(b, swap(a))));
   }
-  const direct = size(a);
-  const flipped = size(b) + resultSize;
+  const direct = sizeOf(a);
+  const flipped = sizeOf(b) + resultSize;
   return scope.finish(direct <= flipped ? multiply(swap(a), b) : swap(multiply(swap(b), a)));
+}
+
+function sizeOf(t: TensorInfo): number {
+  return util.sizeFromShape(t.shape);
+}
+
+/** How many matrices a batch of them holds (1 for a plain matrix). */
+function matrixCount(t: TensorInfo): number {
+  return sizeOf(t) / (t.shape.at(-1)! * t.shape.at(-2)!);
 }

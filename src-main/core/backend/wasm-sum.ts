@@ -1,5 +1,5 @@
 import { util, type KernelBackend, type TensorInfo } from '@tensorflow/tfjs';
-import { heapAddress, wasmKernels, type WasmHeapBackend } from './wasm-kernels/kernels.js';
+import { heapAddress, makeOutput, wasmKernels } from './wasm-kernels/kernels.js';
 
 /**
  * Sum over the leading axes on the WebAssembly backend: a bias's gradient,
@@ -20,7 +20,7 @@ export function wasmSumLeading(
   const rows = util.sizeFromShape(x.shape.slice(0, axes.length));
   const kept = x.shape.slice(axes.length);
   const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
-  const out = (backend as unknown as WasmHeapBackend).makeOutput(outShape, 'float32');
+  const out = makeOutput(backend, outShape, 'float32');
   const cols = util.sizeFromShape(kept);
   if (cols === 0) return out;
   wasmKernels(backend).sumRows(heapAddress(backend, x), heapAddress(backend, out), rows, cols);

@@ -1,5 +1,5 @@
 import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs';
-import { heapAddress, wasmKernels, type WasmHeapBackend } from './wasm-kernels/kernels.js';
+import { heapAddress, makeOutput, wasmKernels } from './wasm-kernels/kernels.js';
 
 /** A transpose as kernels.wat's: [outer, rows, middle, cols, inner] to [outer, cols, middle, rows, inner]. */
 export interface SwapLayout {
@@ -72,7 +72,8 @@ export function wasmTranspose(backend: KernelBackend, x: TensorInfo, perm: numbe
   const layout = swapLayout(x.shape, perm);
   // Without a block to move, matrices too thin for 4 x 4 squares go number by number, as tfjs' own does.
   if (!layout || (layout.inner === 1 && Math.min(layout.rows, layout.cols) < 4)) return undefined;
-  const out = (backend as unknown as WasmHeapBackend).makeOutput(
+  const out = makeOutput(
+    backend,
     perm.map((axis) => x.shape[axis]!),
     'float32',
   );

@@ -76,7 +76,7 @@ async function benchOne(preset: PresetName, size: ModelSize, options: BenchOptio
   const single = tf.tensor4d(imageValues.subarray(0, size * size * 3), [1, size, size, 3]);
   try {
     const counts = model.parameterCounts();
-    // A few untimed runs first: the first steps also create the optimiser's state and prepare weights.
+    // Three untimed runs before each timing: the first ones prepare weights, and training's also create Adam's state.
     const forwardMs = await time(options.repeats, () => tidyValues(() => model.predict(batch, labelValues)), 3);
     // One face takes a few milliseconds, and its first hundred or so runs are slower while V8
     // optimises tfjs' JavaScript (8-9 ms, then 5): warm up for a second, then take the median of many.

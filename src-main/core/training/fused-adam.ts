@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { heapAddress, wasmKernels, type WasmHeapBackend } from '../backend/wasm-kernels/kernels.js';
+import { heapAddress, makeOutput, wasmKernels } from '../backend/wasm-kernels/kernels.js';
 
 /** What tfjs' Adam keeps private: its moments and the running powers beta^t. */
 interface AdamState {
@@ -27,7 +27,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       return;
     }
     const state = this as unknown as AdamState;
-    const backend = tf.backend() as tf.KernelBackend & WasmHeapBackend;
+    const backend = tf.backend();
     const kernels = wasmKernels(backend);
     const named: { name: string; tensor: tf.Tensor | undefined }[] = Array.isArray(variableGradients)
       ? variableGradients
@@ -46,7 +46,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       }
       const m = state.accumulatedFirstMoment[i]!.variable;
       const v = state.accumulatedSecondMoment[i]!.variable;
-      const outputs = [variable, m, v].map((t) => backend.makeOutput(t.shape, 'float32'));
+      const outputs = [variable, m, v].map((t) => makeOutput(backend, t.shape, 'float32'));
       const address = (t: tf.TensorInfo) => heapAddress(backend, t);
       kernels.adam(
         address(variable),

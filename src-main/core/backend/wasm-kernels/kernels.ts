@@ -28,7 +28,7 @@ export interface WasmKernels {
 }
 
 /** The parts of tfjs' WebAssembly backend the kernels rely on. */
-export interface WasmHeapBackend {
+interface WasmHeapBackend {
   /** The threaded build keeps its (imported) memory as wasmMemory; the plain build exports it. */
   wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
   makeOutput(shape: number[], dtype: string): TensorInfo;
@@ -57,7 +57,17 @@ export function wasmKernels(backend: KernelBackend): WasmKernels {
   return kernels;
 }
 
+/** A tensor's data as a view of the WebAssembly heap. */
+export function heapView(backend: KernelBackend, info: TensorInfo): Float32Array | Int32Array | Uint8Array {
+  return (backend as unknown as WasmHeapBackend).typedArrayFromHeap(info);
+}
+
 /** Where a tensor's data starts in the WebAssembly heap, in bytes. */
 export function heapAddress(backend: KernelBackend, info: TensorInfo): number {
-  return (backend as unknown as WasmHeapBackend).typedArrayFromHeap(info).byteOffset;
+  return heapView(backend, info).byteOffset;
+}
+
+/** A new output tensor of the backend, its data in the heap (not yet written). */
+export function makeOutput(backend: KernelBackend, shape: number[], dtype: string): TensorInfo {
+  return (backend as unknown as WasmHeapBackend).makeOutput(shape, dtype);
 }
