@@ -204,6 +204,9 @@ describe('mien command line', () => {
     const badSize = await mien('train', '--images', faceImages, '--labels', faceLabels, '--size', '65');
     expect(badSize.code).toBe(1);
     expect(badSize.stderr).toMatch(/--size.*expected one of 64, 128, 256/);
+    const badJudged = await mien('train', '--images', faceImages, '--labels', faceLabels, '--expression-on', 'crop');
+    expect(badJudged.code).toBe(1);
+    expect(badJudged.stderr).toMatch(/--expression-on.*'crop' is invalid\. Allowed choices are decode, edit/);
     const out = await mkdtemp(path.join(os.tmpdir(), 'mien-cli-'));
     const badDetector = await mien('batch', out, '--out', path.join(out, 'edited'), '--detector', 'quick');
     expect(badDetector.code).toBe(1);

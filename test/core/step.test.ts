@@ -11,8 +11,15 @@ import {
   expressionLossOf,
   mouthFocusPenalty,
   outsideMouthMask,
+  productEdit,
   type TrainedParts,
 } from '../../src-main/core/training/gradients.js';
+import {
+  applyResiduals,
+  limitColour,
+  maskWeight,
+  residualColourShare,
+} from '../../src-main/core/editing/residual-edit.js';
 import { StepRunner } from '../../src-main/core/training/step.js';
 import { largestDifference } from '../helpers/arrays.js';
 import { seededRandom } from '../helpers/random.js';
@@ -94,16 +101,17 @@ describe('training steps split across threads', () => {
     split.dispose();
   });
 
-  it('with the expression loss (and its temperature), give the same weights on one thread or two and leave the classifier as it is', async () => {
+  it('with the expression loss (its temperature, on the edit), give the same weights on one thread or two and leave the classifier as it is', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper');
     expect(helper).toBeDefined();
     const plain = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
     const plainStep = new StepRunner(plain.network, 0.5, 0.999, 2e-4);
     const classifier = new ExpressionClassifier(64, 3);
     const classifierBefore = classifier.exportWeights();
-    // A temperature the helper thread must be told of, or the two would differ.
-    singleStep.useClassifier(classifier, 2);
-    splitStep.useClassifier(classifier, 2);
+    // Settings the helper thread must be told of, or the two would differ.
+    const settings = { temperature: 2, judged: 'edit' } as const;
+    singleStep.useClassifier(classifier, settings);
+    splitStep.useClassifier(classifier, settings);
     const { images, labels } = randomBatch(6);
     for (let step = 0; step < 2; step++) {
       const a = await singleStep.run(images, labels, 0.01, 1e-3, { expression: 0.5 });
@@ -254,7 +262,7 @@ describe('the expression loss', () => {
     const before = tf.memory().numTensors;
     const measured = [1, 3].map((temperature) => {
       const gradients = computeGradients(model.network, images, labels, 0, 'all', {
-        expression: expressionLossOf(classifier, 1, temperature),
+        expression: expressionLossOf(classifier, 1, { temperature, judged: 'decode' }),
       });
       disposeGradients(gradients);
       return gradients.losses.expression;
@@ -265,6 +273,72 @@ describe('the expression loss', () => {
     expect(Math.abs(measured[0]! - measured[1]!)).toBeGreaterThan(1e-3);
     model.dispose();
     classifier.dispose();
+  });
+});
+
+describe('the expression loss on the edit', () => {
+  it('reads the face plus the change between the decodes, its colour limited and masked as the product does', () => {
+    const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
+    const classifier = new ExpressionClassifier(64, 3);
+    const arrays = classifier.exportArrays();
+    classifier.importArrays(arrays.map((v, i) => (i >= arrays.length - 2 ? v.map((x) => x * 100) : v)));
+    const { images, labels } = randomBatch(8, 4);
+    const flippedLabels = Array.from(labels, (l) => 1 - l);
+    const byHand = tf.tidy(() => {
+      const z = model.network.encode(tf.tensor4d(images, [4, 64, 64, 3]), true);
+      const decoded = model.network.decode(z, tf.tensor1d(labels), true).dataSync() as Float32Array;
+      const edited = model.network.decode(z, tf.tensor1d(flippedLabels), true).dataSync() as Float32Array;
+      const change = limitColour(
+        edited.map((v, i) => v - decoded[i]!),
+        residualColourShare,
+      );
+      const edit = images.map((v, i) => {
+        const pixel = Math.floor(i / 3) % (64 * 64);
+        const weight = maskWeight(((pixel % 64) + 0.5) / 64, (Math.floor(pixel / 64) + 0.5) / 64);
+        return Math.min(1, Math.max(-1, v + weight * change[i]!));
+      });
+      const targets = tf.oneHot(tf.tensor1d(flippedLabels, 'int32'), 2);
+      const logits = classifier.logits(tf.tensor4d(edit, [4, 64, 64, 3]));
+      return tf.losses.softmaxCrossEntropy(targets, logits).dataSync()[0]!;
+    });
+    const before = tf.memory().numTensors;
+    const measured = (['edit', 'decode'] as const).map((judged) => {
+      const gradients = computeGradients(model.network, images, labels, 0, 'all', {
+        expression: expressionLossOf(classifier, 1, { temperature: 1, judged }),
+      });
+      disposeGradients(gradients);
+      return gradients.losses.expression;
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(measured[0]).toBeCloseTo(byHand, 5);
+    expect(Math.abs(measured[0]! - measured[1]!)).toBeGreaterThan(1e-3);
+    model.dispose();
+    classifier.dispose();
+  });
+
+  it("equals the product's edit of a crop framed whole, to within 8-bit rounding", () => {
+    const random = seededRandom(5);
+    const size = 64;
+    const pixels = Uint8Array.from({ length: size * size * 3 }, () => Math.floor(random() * 256));
+    const change = Float32Array.from({ length: size * size * 3 }, () => (random() - 0.5) * 0.8);
+    const photo = { data: pixels, width: size, height: size, originalWidth: size, originalHeight: size };
+    const frame = { centerX: size / 2, centerY: size / 2, size, angle: 0 };
+    const residual = limitColour(
+      change.map((v) => v * 127.5),
+      residualColourShare,
+    );
+    const product = applyResiduals(photo, [{ frame, residual, size }]).data;
+    const training = tf.tidy(() => {
+      const face = tf.sub(tf.div(tf.tensor4d(pixels, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D;
+      const decoded = tf.zeros([1, size, size, 3]) as tf.Tensor4D;
+      const edited = tf.tensor4d(change, [1, size, size, 3]);
+      return tf.mul(tf.add(productEdit(face, edited, decoded), 1), 127.5).dataSync();
+    });
+    expect(largestDifference(Float32Array.from(product), training as Float32Array)).toBeLessThanOrEqual(0.5 + 1e-3);
+    // The mask leaves the top corners as they were and changes the mouth.
+    expect(training[0]).toBeCloseTo(pixels[0]!, 3);
+    const mouth = (Math.floor(0.75 * size) * size + size / 2) * 3;
+    expect(Math.abs(training[mouth]! - pixels[mouth]!)).toBeGreaterThan(0);
   });
 });
 

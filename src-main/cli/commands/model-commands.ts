@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { numericFields } from '../../core/library/model-library.js';
@@ -19,7 +19,7 @@ import {
   type ModelSize,
   type PresetName,
 } from '../../core/model/presets.js';
-import { defaultSchedule } from '../../core/training/schedule.js';
+import { defaultSchedule, expressionJudgedValues, type ExpressionJudged } from '../../core/training/schedule.js';
 import {
   defaultClassifierSteps,
   resumeTraining,
@@ -103,6 +103,14 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       positiveNumber,
       1,
     )
+    .addOption(
+      new Option(
+        '--expression-on <what>',
+        "what the expression loss's classifier reads: decode (the face decoded with the flipped label) or edit (the edit as the product makes it: the face plus the change between the decodes)",
+      )
+        .choices(expressionJudgedValues)
+        .default('decode'),
+    )
     .option(
       '--realism <a,b,c>',
       'weight of the realism loss in the three phases (a critic that learns alongside must take the edits for real faces)',
@@ -175,7 +183,11 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   learningRate: options.lr,
                   phaseDecay: options.lrDecay,
                   ...(options.expression.some((w) => w > 0)
-                    ? { expressionWeight: options.expression, expressionTemperature: options.expressionTemperature }
+                    ? {
+                        expressionWeight: options.expression,
+                        expressionTemperature: options.expressionTemperature,
+                        expressionJudged: options.expressionOn,
+                      }
                     : {}),
                   ...(options.mouthFocus.some((w) => w > 0) ? { mouthFocusWeight: options.mouthFocus } : {}),
                   ...(options.realism.some((w) => w > 0)
@@ -267,6 +279,7 @@ interface TrainOptions {
   mu: [number, number, number];
   expression: [number, number, number];
   expressionTemperature: number;
+  expressionOn: ExpressionJudged;
   realism: [number, number, number];
   criticLrFactor: number;
   classifierSteps: number;

@@ -55,10 +55,14 @@ export function decodedPixels(model: ExpressionModel, crop: Uint8Array, label: n
  */
 export const residualColourShare = 0.3;
 
+/** Rec. 601 weights of red, green and blue in a pixel's luma. */
+export const lumaWeights = [0.299, 0.587, 0.114] as const;
+
 /** Scales each pixel's colour difference from its luma by `share`, in place; the luma change stays whole. */
 export function limitColour(residual: Float32Array, share: number): Float32Array {
+  const [red, green, blue] = lumaWeights;
   for (let p = 0; p < residual.length; p += 3) {
-    const luma = 0.299 * residual[p]! + 0.587 * residual[p + 1]! + 0.114 * residual[p + 2]!;
+    const luma = red * residual[p]! + green * residual[p + 1]! + blue * residual[p + 2]!;
     for (let c = p; c < p + 3; c++) residual[c] = luma + (residual[c]! - luma) * share;
   }
   return residual;

@@ -2,12 +2,12 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../util/spawn-worker.js';
 import { computeThreads, type BackendChoice, type BackendReport } from '../backend/select-backend.js';
 import type { ModelConfig } from '../model/presets.js';
-import type { GradientArrays, TrainedParts } from './gradients.js';
+import type { ExpressionSettings, GradientArrays, TrainedParts } from './gradients.js';
 
 /** Messages to the helper thread. */
 export type HelperRequest =
   | { type: 'init'; config: ModelConfig; backend: BackendChoice }
-  | { type: 'classifier'; weights: Float32Array[]; temperature: number }
+  | { type: 'classifier'; weights: Float32Array[]; settings: ExpressionSettings }
   | {
       type: 'gradients';
       id: number;
@@ -110,11 +110,11 @@ export class GradientHelper {
   }
 
   /**
-   * The frozen expression classifier's weights, in its variable order, and the
-   * loss's temperature; messages arrive in order, so no reply.
+   * The frozen expression classifier's weights, in its variable order, and how
+   * the loss reads the edits; messages arrive in order, so no reply.
    */
-  useClassifier(weights: Float32Array[], temperature: number): void {
-    this.post({ type: 'classifier', weights, temperature });
+  useClassifier(weights: Float32Array[], settings: ExpressionSettings): void {
+    this.post({ type: 'classifier', weights, settings });
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,14 @@ import { parentPort } from 'node:worker_threads';
 import { selectBackend } from '../backend/select-backend.js';
 import { ExpressionNetwork } from '../model/network.js';
 import type { HelperReply, HelperRequest } from './gradient-helper.js';
-import { computeGradients, disposeGradients, expressionLossOf, gradientArrays, realismLossOf } from './gradients.js';
+import {
+  computeGradients,
+  defaultExpressionSettings,
+  disposeGradients,
+  expressionLossOf,
+  gradientArrays,
+  realismLossOf,
+} from './gradients.js';
 import { ExpressionClassifier } from './expression-classifier.js';
 import { RealismCritic } from './realism-critic.js';
 
@@ -12,7 +19,7 @@ if (!port) throw new Error('gradient-worker runs only as a worker thread');
 
 let network: ExpressionNetwork | undefined;
 let classifier: ExpressionClassifier | undefined;
-let expressionTemperature = 1;
+let expressionSettings = defaultExpressionSettings;
 let critic: RealismCritic | undefined;
 
 function reply(message: HelperReply, transfer: ArrayBuffer[] = []): void {
@@ -32,7 +39,7 @@ port.on('message', async (request: HelperRequest) => {
       classifier?.dispose();
       classifier = new ExpressionClassifier(network.config.size);
       classifier.importArrays(request.weights);
-      expressionTemperature = request.temperature;
+      expressionSettings = request.settings;
       return;
     }
     const weights = new Map(
@@ -45,7 +52,7 @@ port.on('message', async (request: HelperRequest) => {
       critic.importArrays(request.critic.weights);
     }
     const extra = {
-      expression: expressionLossOf(classifier, request.expressionWeight, expressionTemperature),
+      expression: expressionLossOf(classifier, request.expressionWeight, expressionSettings),
       realism: realismLossOf(critic, request.critic?.weight ?? 0),
       mouthFocus: request.mouthFocusWeight,
     };

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { lumaWeights, maskWeight, residualColourShare } from '../editing/residual-edit.js';
 import type { ExpressionNetwork, Part } from '../model/network.js';
 import type { ExpressionClassifier } from './expression-classifier.js';
+import type { ExpressionJudged } from './schedule.js';
 import { changeWeights, type RealismCritic } from './realism-critic.js';
 
 /**
@@ -36,22 +38,29 @@ export interface StepLosses {
   critic: number;
 }
 
-/** The expression loss of a step: a frozen classifier, its weight and the temperature of its logits. */
-export interface ExpressionLoss {
+/** How a run's expression loss reads its edits: the temperature of the classifier's logits and what it reads. */
+export interface ExpressionSettings {
+  temperature: number;
+  judged: ExpressionJudged;
+}
+
+export const defaultExpressionSettings: ExpressionSettings = { temperature: 1, judged: 'decode' };
+
+/** The expression loss of a step: a frozen classifier, its weight and how it reads the edits. */
+export interface ExpressionLoss extends ExpressionSettings {
   classifier: ExpressionClassifier;
   weight: number;
-  temperature: number;
 }
 
 /** A step's expression loss at `weight`: none at 0; a weight without a classifier is an error. */
 export function expressionLossOf(
   classifier: ExpressionClassifier | undefined,
   weight: number,
-  temperature = 1,
+  settings: ExpressionSettings = defaultExpressionSettings,
 ): ExpressionLoss | undefined {
   if (weight <= 0) return undefined;
   if (!classifier) throw new Error('the expression loss needs a classifier');
-  return { classifier, weight, temperature };
+  return { classifier, weight, ...settings };
 }
 
 /** The realism loss of a step: the critic (which learns in the same step) and the loss's weight. */
@@ -112,6 +121,40 @@ export function outsideMouthMask(size: number): tf.Tensor4D {
 export function mouthFocusPenalty(edited: tf.Tensor4D, decoded: tf.Tensor4D): tf.Scalar {
   const change = tf.abs(tf.sub(edited, decoded));
   return tf.mean(tf.mul(change, outsideMouthMask(edited.shape[1]))) as tf.Scalar;
+}
+
+const editMaskMaps = new Map<number, tf.Tensor4D>();
+
+/** [1, size, size, 1]: the product's feathered edit mask (editMask) at each pixel's centre; kept, one per size. */
+export function editMaskMap(size: number): tf.Tensor4D {
+  let map = editMaskMaps.get(size);
+  if (!map) {
+    const values = new Float32Array(size * size);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) values[y * size + x] = maskWeight((x + 0.5) / size, (y + 0.5) / size);
+    }
+    map = tf.keep(tf.tensor4d(values, [1, size, size, 1]));
+    editMaskMaps.set(size, map);
+  }
+  return map;
+}
+
+/**
+ * The edit as the product applies it to a face (faceResidual, applyResiduals),
+ * at the crop's size: the change between the decodes with the flipped and the
+ * true label, its colour limited to residualColourShare and weighted by the
+ * feathered mask, added to the face itself. Why it matters: the face keeps the
+ * sharp detail the decoder blurs, so a smile's teeth can outlast a change that
+ * closes the mouth of the blurred decode.
+ */
+export function productEdit(images: tf.Tensor4D, edited: tf.Tensor4D, decoded: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const change = tf.sub(edited, decoded);
+    const luma = tf.sum(tf.mul(change, tf.tensor1d([...lumaWeights])), -1, true);
+    const limited = tf.add(luma, tf.mul(tf.sub(change, luma), residualColourShare));
+    const masked = tf.mul(limited, editMaskMap(images.shape[1]));
+    return tf.clipByValue(tf.add(images, masked), -1, 1) as tf.Tensor4D;
+  });
 }
 
 /** Both parts' gradients on some images, keyed by variable name; the caller disposes them. */
@@ -189,10 +232,11 @@ export function computeGradients(
         const edited = network.decode(z, targets, true);
         if (mouthFocus > 0) total = tf.add(total, tf.mul(mouthFocusPenalty(edited, decoded), mouthFocus));
         if (expression) {
+          const judged = expression.judged === 'edit' ? productEdit(images, edited, decoded) : edited;
           expressionLoss = keep(
             tf.losses.softmaxCrossEntropy(
               flipped,
-              tf.div(expression.classifier.logits(edited), expression.temperature),
+              tf.div(expression.classifier.logits(judged), expression.temperature),
             ) as tf.Scalar,
           );
           total = tf.add(total, tf.mul(expressionLoss, expression.weight));

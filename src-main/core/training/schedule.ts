@@ -1,6 +1,14 @@
 import { z } from 'zod';
 
 /**
+ * What the expression loss's classifier reads: the face decoded with the
+ * flipped label ('decode'), or the edit as the product makes it ('edit', see
+ * productEdit): the face itself plus the change between the two decodes.
+ */
+export const expressionJudgedValues = ['decode', 'edit'] as const;
+export type ExpressionJudged = (typeof expressionJudgedValues)[number];
+
+/**
  * The paper's three phases: (1) autoencoder only, (2) a weak adversarial term,
  * (3) a stronger one; the learning rate is decayed after each phase.
  */
@@ -25,6 +33,8 @@ export const scheduleSchema = z.object({
    * label with a wider margin: a clear smile rather than a faint one.
    */
   expressionTemperature: z.number().positive().optional(),
+  /** What the expression loss's classifier reads (see ExpressionJudged); 'decode' when absent. */
+  expressionJudged: z.enum(expressionJudgedValues).optional(),
   /**
    * Weight of the realism loss in each phase (see RealismCritic); ramps like
    * mu. Absent in runs that never use it.

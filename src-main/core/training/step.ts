@@ -4,6 +4,7 @@ import type { ExpressionNetwork } from '../model/network.js';
 import {
   autoencoderParts,
   computeGradients,
+  defaultExpressionSettings,
   disposeGradients,
   expressionLossOf,
   gradientsFromArrays,
@@ -38,7 +39,7 @@ export class StepRunner {
   readonly autoencoderOptimizer: tf.AdamOptimizer;
   readonly discriminatorOptimizer: tf.AdamOptimizer;
   private classifier: ExpressionClassifier | undefined;
-  private expressionTemperature = 1;
+  private expressionSettings = defaultExpressionSettings;
   private critic: { network: RealismCritic; optimizer: tf.AdamOptimizer; rateFactor: number } | undefined;
 
   constructor(
@@ -54,11 +55,11 @@ export class StepRunner {
     this.discriminatorOptimizer = adam(learningRate, beta1, beta2);
   }
 
-  /** The frozen classifier of the expression loss and its temperature (sent once to the helper thread too). */
-  useClassifier(classifier: ExpressionClassifier, temperature = 1): void {
+  /** The frozen classifier of the expression loss and how it reads the edits (sent once to the helper thread too). */
+  useClassifier(classifier: ExpressionClassifier, settings = defaultExpressionSettings): void {
     this.classifier = classifier;
-    this.expressionTemperature = temperature;
-    this.helper?.useClassifier(classifier.exportArrays(), temperature);
+    this.expressionSettings = settings;
+    this.helper?.useClassifier(classifier.exportArrays(), settings);
   }
 
   /**
@@ -87,7 +88,7 @@ export class StepRunner {
     setLearningRate(this.discriminatorOptimizer, learningRate);
     if (this.critic) setLearningRate(this.critic.optimizer, learningRate * this.critic.rateFactor);
     const extra = {
-      expression: expressionLossOf(this.classifier, weights.expression ?? 0, this.expressionTemperature),
+      expression: expressionLossOf(this.classifier, weights.expression ?? 0, this.expressionSettings),
       realism: realismLossOf(this.critic?.network, weights.realism ?? 0),
       mouthFocus: weights.mouthFocus ?? 0,
     };

@@ -17,6 +17,7 @@ import { phaseAt, scheduleSchema, totalSteps, usesExpressionLoss, usesRealismLos
 import { ExpressionClassifier } from './expression-classifier.js';
 import { RealismCritic } from './realism-critic.js';
 import { StepRunner, type StepLosses } from './step.js';
+import type { ExpressionSettings } from './gradients.js';
 import { fileExists } from '../util/file-exists.js';
 import { GradientHelper } from './gradient-helper.js';
 import { currentBackend } from '../backend/select-backend.js';
@@ -353,12 +354,12 @@ class TrainingRun {
     const restored = this.restored;
     this.restored = undefined; // the whole checkpoint need not stay in memory for the run
     if (restored && classifier.importWeights(restored)) {
-      this.stepper.useClassifier(classifier, this.expressionTemperature);
+      this.stepper.useClassifier(classifier, this.expressionSettings);
       return;
     }
     if (this.settings.classifierFrom) {
       await this.importClassifier(classifier, this.settings.classifierFrom);
-      this.stepper.useClassifier(classifier, this.expressionTemperature);
+      this.stepper.useClassifier(classifier, this.expressionSettings);
       await this.saveCheckpoint();
       return;
     }
@@ -378,7 +379,7 @@ class TrainingRun {
       this.settings.classifierRobustness ?? 0,
     );
     if (control.signal?.aborted) return;
-    this.stepper.useClassifier(classifier, this.expressionTemperature);
+    this.stepper.useClassifier(classifier, this.expressionSettings);
     await this.saveCheckpoint();
   }
 
@@ -390,8 +391,9 @@ class TrainingRun {
     }
   }
 
-  private get expressionTemperature(): number {
-    return this.settings.schedule.expressionTemperature ?? 1;
+  private get expressionSettings(): ExpressionSettings {
+    const { expressionTemperature, expressionJudged } = this.settings.schedule;
+    return { temperature: expressionTemperature ?? 1, judged: expressionJudged ?? 'decode' };
   }
 
   private async trainStep(): Promise<StepLosses> {
