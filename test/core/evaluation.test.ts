@@ -51,6 +51,8 @@ describe('evaluation on labelled crops', () => {
       'smileOnSuccess',
       'smileOffSuccess',
       'identityKeptShare',
+      'identityKeptOn',
+      'identityKeptOff',
       'judgeAgreement',
       'smileOnCeiling',
       'smileOffCeiling',
@@ -66,6 +68,8 @@ describe('evaluation on labelled crops', () => {
     // The classifier reads real CelebA labels far better than chance.
     expect(report.judgeAgreement).toBeGreaterThan(0.6);
     // The per-direction ceilings split that agreement between smiling faces (smile-off edits) and neutral ones.
+    const kept = report.identityKeptOn * report.smileOnCount + report.identityKeptOff * report.smileOffCount;
+    expect(kept).toBeCloseTo(report.identityKeptShare * report.n, 6);
     const agreed = report.smileOnCeiling * report.smileOffCount + report.smileOffCeiling * report.smileOnCount;
     expect(agreed).toBeCloseTo(report.judgeAgreement * report.n, 6);
   });

@@ -292,7 +292,8 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 `faces ${report.n} (skipped ${report.skipped.length})`,
                 `smile on   ${percent(report.smileOnSuccess)} of ${report.smileOnCount} neutral faces read as smiling after the edit`,
                 `smile off  ${percent(report.smileOffSuccess)} of ${report.smileOffCount} smiling faces read as not smiling`,
-                `identity   median descriptor distance ${report.identityDistanceMedian.toFixed(3)}, ${percent(report.identityKeptShare)} under 0.45`,
+                `identity   median descriptor distance ${report.identityDistanceMedian.toFixed(3)}, ${percent(report.identityKeptShare)} under 0.45 ` +
+                  `(${percent(report.identityKeptOn)} of smile-on edits, ${percent(report.identityKeptOff)} of smile-off edits)`,
                 `reconstruction  PSNR ${report.psnr.toFixed(2)} dB, SSIM ${report.ssim.toFixed(3)}`,
                 `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces ` +
                   `(reads ${percent(report.smileOnCeiling)} of real smiles as smiling, ` +

@@ -28,6 +28,9 @@ export interface EvalReport {
   smileOffCount: number;
   identityDistanceMedian: number;
   identityKeptShare: number;
+  /** the same share among the smile-on edits (neutral faces) and among the smile-off edits (smiling faces) */
+  identityKeptOn: number;
+  identityKeptOff: number;
   /** reconstruction with the true label, at the model's size */
   psnr: number;
   ssim: number;
@@ -125,6 +128,8 @@ function summarise(results: FaceResult[], skipped: EvalReport['skipped']): EvalR
     smileOffCount: smiling.length,
     identityDistanceMedian: distances.length ? distances[Math.floor(distances.length / 2)]! : NaN,
     identityKeptShare: share(results, (r) => r.distance < identityThreshold),
+    identityKeptOn: share(neutral, (r) => r.distance < identityThreshold),
+    identityKeptOff: share(smiling, (r) => r.distance < identityThreshold),
     psnr: mean(results.map((r) => r.psnr).filter(Number.isFinite)),
     ssim: mean(results.map((r) => r.ssim)),
     judgeAgreement: share(results, (r) => r.judgedBefore >= 0.5 === r.label >= 0.5),
