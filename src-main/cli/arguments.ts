@@ -25,16 +25,17 @@ export const finiteNumber = numberArg(Number.isFinite, 'a number');
 export const probability = numberArg((n) => Number.isFinite(n) && n >= 0 && n <= 1, 'a number from 0 to 1');
 export const nonNegativeNumber = numberArg((n) => Number.isFinite(n) && n >= 0, 'a non-negative number');
 
-/** Three comma-separated values, one per training phase. */
-function tripleOf(parse: (value: string) => number): (value: string) => [number, number, number] {
+/** A fixed number of comma-separated values: three, one per training phase; two, one per direction. */
+function listOf<T extends number[]>(count: T['length'], parse: (value: string) => number): (value: string) => T {
   return (value) => {
     const parts = value.split(',').map(parse);
-    if (parts.length !== 3) throw new InvalidArgumentError('expected three comma-separated values');
-    return parts as [number, number, number];
+    if (parts.length !== count) throw new InvalidArgumentError(`expected ${count} comma-separated values`);
+    return parts as T;
   };
 }
-export const tripleInt = tripleOf(nonNegativeInt);
-export const tripleNumber = tripleOf(nonNegativeNumber);
+export const tripleInt = listOf<[number, number, number]>(3, nonNegativeInt);
+export const tripleNumber = listOf<[number, number, number]>(3, nonNegativeNumber);
+export const pairNumber = listOf<[number, number]>(2, nonNegativeNumber);
 
 export function presetArg(value: string): PresetName {
   if (!isPresetName(value)) throw new InvalidArgumentError(`expected one of ${presetNames.join(', ')}`);

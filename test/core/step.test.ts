@@ -7,6 +7,8 @@ import { GradientHelper } from '../../src-main/core/training/gradient-helper.js'
 import { RealismCritic } from '../../src-main/core/training/realism-critic.js';
 import {
   computeGradients,
+  defaultExpressionSettings,
+  directedCrossEntropy,
   disposeGradients,
   expressionLossOf,
   mouthFocusPenalty,
@@ -101,7 +103,7 @@ describe('training steps split across threads', () => {
     split.dispose();
   });
 
-  it('with the expression loss (its temperature, on the edit), give the same weights on one thread or two and leave the classifier as it is', async () => {
+  it('with the expression loss (its temperature and directions, on the edit), give the same weights on one thread or two and leave the classifier as it is', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper');
     expect(helper).toBeDefined();
     const plain = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
@@ -109,7 +111,7 @@ describe('training steps split across threads', () => {
     const classifier = new ExpressionClassifier(64, 3);
     const classifierBefore = classifier.exportWeights();
     // Settings the helper thread must be told of, or the two would differ.
-    const settings = { temperature: 2, judged: 'edit' } as const;
+    const settings = { temperature: 2, judged: 'edit', directions: { add: 0.5, remove: 2 } } as const;
     singleStep.useClassifier(classifier, settings);
     splitStep.useClassifier(classifier, settings);
     const { images, labels } = randomBatch(6);
@@ -262,7 +264,7 @@ describe('the expression loss', () => {
     const before = tf.memory().numTensors;
     const measured = [1, 3].map((temperature) => {
       const gradients = computeGradients(model.network, images, labels, 0, 'all', {
-        expression: expressionLossOf(classifier, 1, { temperature, judged: 'decode' }),
+        expression: expressionLossOf(classifier, 1, { ...defaultExpressionSettings, temperature }),
       });
       disposeGradients(gradients);
       return gradients.losses.expression;
@@ -273,6 +275,41 @@ describe('the expression loss', () => {
     expect(Math.abs(measured[0]! - measured[1]!)).toBeGreaterThan(1e-3);
     model.dispose();
     classifier.dispose();
+  });
+});
+
+describe('the expression loss per direction', () => {
+  it("weighs each edit's cross-entropy by its direction's factor, and is the plain mean at 1 and 1", () => {
+    const flippedLabels = [1, 0, 0, 1, 1];
+    const logits = [
+      [0.3, -0.2],
+      [1.5, 0.1],
+      [-0.7, 0.4],
+      [2, -1],
+      [0, 0],
+    ];
+    const crossEntropy = ([a, b]: number[], target: number) => {
+      const top = Math.max(a!, b!);
+      const logSum = top + Math.log(Math.exp(a! - top) + Math.exp(b! - top));
+      return logSum - (target === 1 ? b! : a!);
+    };
+    const byHand = (add: number, remove: number) =>
+      logits.reduce((sum, l, i) => sum + crossEntropy(l, flippedLabels[i]!) * (flippedLabels[i] ? add : remove), 0) /
+      logits.length;
+    const measure = (add: number, remove: number) =>
+      tf.tidy(
+        () =>
+          directedCrossEntropy(tf.oneHot(tf.tensor1d(flippedLabels, 'int32'), 2) as tf.Tensor2D, tf.tensor2d(logits), {
+            add,
+            remove,
+          }).dataSync()[0]!,
+      );
+    const before = tf.memory().numTensors;
+    expect(measure(1, 1)).toBeCloseTo(byHand(1, 1), 5);
+    expect(measure(0.5, 3)).toBeCloseTo(byHand(0.5, 3), 5);
+    expect(measure(0, 1)).toBeCloseTo(byHand(0, 1), 5);
+    expect(Math.abs(measure(0.5, 3) - measure(1, 1))).toBeGreaterThan(0.1);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 
@@ -304,7 +341,7 @@ describe('the expression loss on the edit', () => {
     const before = tf.memory().numTensors;
     const measured = (['edit', 'decode'] as const).map((judged) => {
       const gradients = computeGradients(model.network, images, labels, 0, 'all', {
-        expression: expressionLossOf(classifier, 1, { temperature: 1, judged }),
+        expression: expressionLossOf(classifier, 1, { ...defaultExpressionSettings, judged }),
       });
       disposeGradients(gradients);
       return gradients.losses.expression;

@@ -36,6 +36,7 @@ import {
   sizeArg,
   sizeList,
   tripleInt,
+  pairNumber,
   tripleNumber,
 } from '../arguments.js';
 import { formatSeconds, type Reporter } from '../reporter.js';
@@ -110,6 +111,12 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       )
         .choices(expressionJudgedValues)
         .default('decode'),
+    )
+    .option(
+      '--expression-directions <add,remove>',
+      'factors of the expression loss on smiles added (neutral faces) and on smiles removed (smiling faces)',
+      pairNumber,
+      [1, 1],
     )
     .option(
       '--realism <a,b,c>',
@@ -187,6 +194,10 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                         expressionWeight: options.expression,
                         expressionTemperature: options.expressionTemperature,
                         expressionJudged: options.expressionOn,
+                        expressionDirections: {
+                          add: options.expressionDirections[0],
+                          remove: options.expressionDirections[1],
+                        },
                       }
                     : {}),
                   ...(options.mouthFocus.some((w) => w > 0) ? { mouthFocusWeight: options.mouthFocus } : {}),
@@ -280,6 +291,7 @@ interface TrainOptions {
   expression: [number, number, number];
   expressionTemperature: number;
   expressionOn: ExpressionJudged;
+  expressionDirections: [number, number];
   realism: [number, number, number];
   criticLrFactor: number;
   classifierSteps: number;

@@ -38,13 +38,27 @@ export interface StepLosses {
   critic: number;
 }
 
-/** How a run's expression loss reads its edits: the temperature of the classifier's logits and what it reads. */
+/**
+ * How a run's expression loss reads its edits: the temperature of the
+ * classifier's logits, what it reads, and a factor for each direction of edit.
+ */
 export interface ExpressionSettings {
   temperature: number;
   judged: ExpressionJudged;
+  /** factors of the loss on smiles added (neutral faces) and on smiles removed (smiling faces) */
+  directions: ExpressionDirections;
 }
 
-export const defaultExpressionSettings: ExpressionSettings = { temperature: 1, judged: 'decode' };
+export interface ExpressionDirections {
+  add: number;
+  remove: number;
+}
+
+export const defaultExpressionSettings: ExpressionSettings = {
+  temperature: 1,
+  judged: 'decode',
+  directions: { add: 1, remove: 1 },
+};
 
 /** The expression loss of a step: a frozen classifier, its weight and how it reads the edits. */
 export interface ExpressionLoss extends ExpressionSettings {
@@ -233,12 +247,8 @@ export function computeGradients(
         if (mouthFocus > 0) total = tf.add(total, tf.mul(mouthFocusPenalty(edited, decoded), mouthFocus));
         if (expression) {
           const judged = expression.judged === 'edit' ? productEdit(images, edited, decoded) : edited;
-          expressionLoss = keep(
-            tf.losses.softmaxCrossEntropy(
-              flipped,
-              tf.div(expression.classifier.logits(judged), expression.temperature),
-            ) as tf.Scalar,
-          );
+          const logits = tf.div(expression.classifier.logits(judged), expression.temperature) as tf.Tensor2D;
+          expressionLoss = keep(directedCrossEntropy(flipped as tf.Tensor2D, logits, expression.directions));
           total = tf.add(total, tf.mul(expressionLoss, expression.weight));
         }
         if (realism) {
@@ -320,6 +330,24 @@ function decoderGradients(network: ExpressionNetwork, imageValues: Float32Array,
 }
 
 /** The discriminator's targets: smiling or not, one-hot (intensity labels are thresholded). */
+/**
+ * The mean over the batch of each edit's cross-entropy on its flipped label,
+ * times its direction's factor: `add` for the faces asked to smile (flipped
+ * class 1), `remove` for the others. With both at 1 it is the plain mean.
+ */
+export function directedCrossEntropy(
+  flipped: tf.Tensor2D,
+  logits: tf.Tensor2D,
+  directions: ExpressionDirections,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const each = tf.losses.softmaxCrossEntropy(flipped, logits, undefined, undefined, tf.Reduction.NONE);
+    if (directions.add === 1 && directions.remove === 1) return tf.mean(each) as tf.Scalar;
+    const factors = tf.matMul(flipped, tf.tensor2d([directions.remove, directions.add], [2, 1]));
+    return tf.mean(tf.mul(each, tf.reshape(factors, [-1]))) as tf.Scalar;
+  });
+}
+
 function labelClasses(labels: tf.Tensor1D): tf.Tensor2D {
   return tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2) as tf.Tensor2D);
 }

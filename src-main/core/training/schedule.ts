@@ -35,6 +35,8 @@ export const scheduleSchema = z.object({
   expressionTemperature: z.number().positive().optional(),
   /** What the expression loss's classifier reads (see ExpressionJudged); 'decode' when absent. */
   expressionJudged: z.enum(expressionJudgedValues).optional(),
+  /** Factors of the expression loss on smiles added and on smiles removed (both 1 when absent). */
+  expressionDirections: z.object({ add: z.number().nonnegative(), remove: z.number().nonnegative() }).optional(),
   /**
    * Weight of the realism loss in each phase (see RealismCritic); ramps like
    * mu. Absent in runs that never use it.

@@ -17,7 +17,7 @@ import { phaseAt, scheduleSchema, totalSteps, usesExpressionLoss, usesRealismLos
 import { ExpressionClassifier } from './expression-classifier.js';
 import { RealismCritic } from './realism-critic.js';
 import { StepRunner, type StepLosses } from './step.js';
-import type { ExpressionSettings } from './gradients.js';
+import { defaultExpressionSettings, type ExpressionSettings } from './gradients.js';
 import { fileExists } from '../util/file-exists.js';
 import { GradientHelper } from './gradient-helper.js';
 import { currentBackend } from '../backend/select-backend.js';
@@ -392,8 +392,12 @@ class TrainingRun {
   }
 
   private get expressionSettings(): ExpressionSettings {
-    const { expressionTemperature, expressionJudged } = this.settings.schedule;
-    return { temperature: expressionTemperature ?? 1, judged: expressionJudged ?? 'decode' };
+    const { expressionTemperature, expressionJudged, expressionDirections } = this.settings.schedule;
+    return {
+      temperature: expressionTemperature ?? 1,
+      judged: expressionJudged ?? 'decode',
+      directions: expressionDirections ?? defaultExpressionSettings.directions,
+    };
   }
 
   private async trainStep(): Promise<StepLosses> {
