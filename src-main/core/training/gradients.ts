@@ -329,7 +329,6 @@ function decoderGradients(network: ExpressionNetwork, imageValues: Float32Array,
   }
 }
 
-/** The discriminator's targets: smiling or not, one-hot (intensity labels are thresholded). */
 /**
  * The mean over the batch of each edit's cross-entropy on its flipped label,
  * times its direction's factor: `add` for the faces asked to smile (flipped
@@ -348,6 +347,7 @@ export function directedCrossEntropy(
   });
 }
 
+/** The discriminator's targets: smiling or not, one-hot (intensity labels are thresholded). */
 function labelClasses(labels: tf.Tensor1D): tf.Tensor2D {
   return tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2) as tf.Tensor2D);
 }
