@@ -66,6 +66,17 @@ function randomBatch(seed: number, count = 10): { images: Float32Array; labels: 
   };
 }
 
+/**
+ * A fresh classifier with its last layer's weights 100x: its logits are near 0
+ * otherwise, where every temperature and every edit give about ln 2.
+ */
+function decisiveClassifier(): ExpressionClassifier {
+  const classifier = new ExpressionClassifier(64, 3);
+  const arrays = classifier.exportArrays();
+  classifier.importArrays(arrays.map((v, i) => (i >= arrays.length - 2 ? v.map((x) => x * 100) : v)));
+  return classifier;
+}
+
 /** Every weight of the split run matches the single-thread run's. */
 function expectSameWeights(single: ExpressionModel, split: ExpressionModel): void {
   const actual = split.network.exportWeights();
@@ -247,10 +258,7 @@ describe('training steps split across threads', () => {
 describe('the expression loss', () => {
   it("is the classifier's cross-entropy on the flipped label, its logits divided by the temperature", () => {
     const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
-    const classifier = new ExpressionClassifier(64, 3);
-    // A fresh classifier's logits are near 0, where every temperature gives ln 2: widen them.
-    const arrays = classifier.exportArrays();
-    classifier.importArrays(arrays.map((v, i) => (i >= arrays.length - 2 ? v.map((x) => x * 100) : v)));
+    const classifier = decisiveClassifier();
     const { images, labels } = randomBatch(8, 4);
     const byHand = (temperature: number) =>
       tf.tidy(() => {
@@ -316,9 +324,7 @@ describe('the expression loss per direction', () => {
 describe('the expression loss on the edit', () => {
   it('reads the face plus the change between the decodes, its colour limited and masked as the product does', () => {
     const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
-    const classifier = new ExpressionClassifier(64, 3);
-    const arrays = classifier.exportArrays();
-    classifier.importArrays(arrays.map((v, i) => (i >= arrays.length - 2 ? v.map((x) => x * 100) : v)));
+    const classifier = decisiveClassifier();
     const { images, labels } = randomBatch(8, 4);
     const flippedLabels = Array.from(labels, (l) => 1 - l);
     const byHand = tf.tidy(() => {

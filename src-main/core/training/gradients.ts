@@ -104,24 +104,32 @@ export interface ExtraLosses {
  */
 export const mouthBox = { top: 0.6, bottom: 0.9, left: 0.28, right: 0.72 } as const;
 
-const outsideMouthMasks = new Map<number, tf.Tensor4D>();
-
-/** [1, size, size, 1]: 0 inside the mouth box, 1 elsewhere; kept for the process's life, one per size. */
-export function outsideMouthMask(size: number): tf.Tensor4D {
-  let mask = outsideMouthMasks.get(size);
-  if (!mask) {
+/**
+ * A [1, size, size, 1] map of `weightAt(x, y)` (pixel column and row), made
+ * once per size and kept for the process's life.
+ */
+function pixelMap(cache: Map<number, tf.Tensor4D>, size: number, weightAt: (x: number, y: number) => number) {
+  let map = cache.get(size);
+  if (!map) {
     const values = new Float32Array(size * size);
     for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        const inRows = y >= mouthBox.top * size && y < mouthBox.bottom * size;
-        const inColumns = x >= mouthBox.left * size && x < mouthBox.right * size;
-        values[y * size + x] = inRows && inColumns ? 0 : 1;
-      }
+      for (let x = 0; x < size; x++) values[y * size + x] = weightAt(x, y);
     }
-    mask = tf.keep(tf.tensor4d(values, [1, size, size, 1]));
-    outsideMouthMasks.set(size, mask);
+    map = tf.keep(tf.tensor4d(values, [1, size, size, 1]));
+    cache.set(size, map);
   }
-  return mask;
+  return map;
+}
+
+const outsideMouthMasks = new Map<number, tf.Tensor4D>();
+
+/** [1, size, size, 1]: 0 inside the mouth box, 1 elsewhere. */
+export function outsideMouthMask(size: number): tf.Tensor4D {
+  return pixelMap(outsideMouthMasks, size, (x, y) => {
+    const inRows = y >= mouthBox.top * size && y < mouthBox.bottom * size;
+    const inColumns = x >= mouthBox.left * size && x < mouthBox.right * size;
+    return inRows && inColumns ? 0 : 1;
+  });
 }
 
 /**
@@ -139,18 +147,9 @@ export function mouthFocusPenalty(edited: tf.Tensor4D, decoded: tf.Tensor4D): tf
 
 const editMaskMaps = new Map<number, tf.Tensor4D>();
 
-/** [1, size, size, 1]: the product's feathered edit mask (editMask) at each pixel's centre; kept, one per size. */
+/** [1, size, size, 1]: the product's feathered edit mask (editMask) at each pixel's centre. */
 export function editMaskMap(size: number): tf.Tensor4D {
-  let map = editMaskMaps.get(size);
-  if (!map) {
-    const values = new Float32Array(size * size);
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) values[y * size + x] = maskWeight((x + 0.5) / size, (y + 0.5) / size);
-    }
-    map = tf.keep(tf.tensor4d(values, [1, size, size, 1]));
-    editMaskMaps.set(size, map);
-  }
-  return map;
+  return pixelMap(editMaskMaps, size, (x, y) => maskWeight((x + 0.5) / size, (y + 0.5) / size));
 }
 
 /**
