@@ -251,7 +251,8 @@ export function computeGradients(
           total = tf.add(total, tf.mul(expressionLoss, expression.weight));
         }
         if (realism) {
-          // The edit as the app makes it: the face plus the change between the two decodes.
+          // The face plus the whole change between the two decodes: the app's edit without its
+          // mask and colour limit, which productEdit adds (the critic has judged this form since it was written).
           const edit = tf.clipByValue(tf.add(images, tf.sub(edited, decoded)), -1, 1) as tf.Tensor4D;
           edits = keep(edit);
           patchWeights = keep(changeWeights(images, edit));
@@ -340,7 +341,6 @@ export function directedCrossEntropy(
 ): tf.Scalar {
   return tf.tidy(() => {
     const each = tf.losses.softmaxCrossEntropy(flipped, logits, undefined, undefined, tf.Reduction.NONE);
-    if (directions.add === 1 && directions.remove === 1) return tf.mean(each) as tf.Scalar;
     const factors = tf.matMul(flipped, tf.tensor2d([directions.remove, directions.add], [2, 1]));
     return tf.mean(tf.mul(each, tf.reshape(factors, [-1]))) as tf.Scalar;
   });

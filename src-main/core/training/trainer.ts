@@ -393,10 +393,11 @@ class TrainingRun {
 
   private get expressionSettings(): ExpressionSettings {
     const { expressionTemperature, expressionJudged, expressionDirections } = this.settings.schedule;
+    const defaults = defaultExpressionSettings;
     return {
-      temperature: expressionTemperature ?? 1,
-      judged: expressionJudged ?? 'decode',
-      directions: expressionDirections ?? defaultExpressionSettings.directions,
+      temperature: expressionTemperature ?? defaults.temperature,
+      judged: expressionJudged ?? defaults.judged,
+      directions: expressionDirections ?? defaults.directions,
     };
   }
 
