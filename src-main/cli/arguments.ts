@@ -37,6 +37,13 @@ export const tripleInt = listOf<[number, number, number]>(3, nonNegativeInt);
 export const tripleNumber = listOf<[number, number, number]>(3, nonNegativeNumber);
 export const pairNumber = listOf<[number, number]>(2, nonNegativeNumber);
 
+/** `COLUMN=VALUE`: a row filter on a labels CSV. */
+export function columnEquals(value: string): { column: string; value: string } {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError('expected COLUMN=VALUE');
+  return { column: value.slice(0, at).trim(), value: value.slice(at + 1).trim() };
+}
+
 export function presetArg(value: string): PresetName {
   if (!isPresetName(value)) throw new InvalidArgumentError(`expected one of ${presetNames.join(', ')}`);
   return value;

@@ -207,6 +207,17 @@ describe('mien command line', () => {
     const badJudged = await mien('train', '--images', faceImages, '--labels', faceLabels, '--expression-on', 'crop');
     expect(badJudged.code).toBe(1);
     expect(badJudged.stderr).toMatch(/--expression-on.*'crop' is invalid\. Allowed choices are decode, edit/);
+    const badWhere = await mien(
+      'eval',
+      '--images',
+      faceImages,
+      '--labels',
+      faceLabels,
+      '--where',
+      'Mouth_Slightly_Open',
+    );
+    expect(badWhere.code).toBe(1);
+    expect(badWhere.stderr).toMatch(/--where.*expected COLUMN=VALUE/);
     const out = await mkdtemp(path.join(os.tmpdir(), 'mien-cli-'));
     const badDetector = await mien('batch', out, '--out', path.join(out, 'edited'), '--detector', 'quick');
     expect(badDetector.code).toBe(1);

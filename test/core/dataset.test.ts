@@ -7,6 +7,7 @@ import {
   DatasetError,
   celebaCrop,
   loadFaceDataset,
+  readLabelledRows,
   type DatasetOptions,
 } from '../../src-main/core/training/dataset.js';
 
@@ -101,6 +102,44 @@ describe('loadFaceDataset on the real faces', () => {
     const prints = [a, otherLabel, otherSize, otherSplit, fewer].map((d) => d.fingerprint);
     expect(new Set(prints).size).toBe(prints.length);
     expect(otherSize.images.length).toBe(40 * 128 * 128 * 3);
+  });
+
+  it('keeps only the rows whose agreeing column equals the label, and says so in its fingerprint', async () => {
+    const { rows } = await readRealCsv();
+    const data = await loadFaceDataset(real({ agreeingColumn: 'Mouth_Slightly_Open' }));
+    const expectedFiles = [...rows.values()]
+      .filter((r) => r.split === 'train' && r.smiling === r.Mouth_Slightly_Open)
+      .map((r) => r.file)
+      .slice(0, 40);
+    expect(data.files).toEqual(expectedFiles);
+    data.files.forEach((file, i) => expect(data.labels[i]).toBe(Number(rows.get(file)!.Mouth_Slightly_Open)));
+    // Both kinds stay: open-mouthed smiles and closed-mouthed neutral faces.
+    expect(new Set(data.labels)).toEqual(new Set([0, 1]));
+    const unfiltered = await loadFaceDataset(real());
+    expect(unfiltered.files).not.toEqual(data.files);
+    expect(data.fingerprint).not.toBe(unfiltered.fingerprint);
+
+    const noColumn = await datasetError(loadFaceDataset(real({ agreeingColumn: 'Mouth_Wide_Open' })));
+    expect(noColumn.message).toContain('Mouth_Wide_Open');
+    // A column that never equals the label (here: not a number) leaves nothing to train on.
+    const none = await datasetError(loadFaceDataset(real({ agreeingColumn: 'split' })));
+    expect(none.message).toContain('"split" equal to their label');
+  });
+
+  it('lists only the rows with the value asked in another column', async () => {
+    const { rows } = await readRealCsv();
+    const where = { column: 'Mouth_Slightly_Open', value: '1' };
+    const listed = await readLabelledRows({ ...real({ split: 'test', limit: 12 }), where });
+    const expected = [...rows.values()].filter((r) => r.split === 'test' && r.Mouth_Slightly_Open === '1').slice(0, 12);
+    expect(listed.map((r) => r.file)).toEqual(expected.map((r) => r.file));
+    expect(listed.map((r) => r.label)).toEqual(expected.map((r) => Number(r.smiling)));
+    const closed = await readLabelledRows({ ...real({ split: 'test', limit: 12 }), where: { ...where, value: '0' } });
+    expect(closed.every((r) => rows.get(r.file)!.Mouth_Slightly_Open === '0')).toBe(true);
+
+    const noColumn = await datasetError(readLabelledRows({ ...real(), where: { column: 'Dimples', value: '1' } }));
+    expect(noColumn.message).toContain('Dimples');
+    const noRows = await datasetError(readLabelledRows({ ...real(), where: { ...where, value: '2' } }));
+    expect(noRows.message).toContain('Mouth_Slightly_Open=2');
   });
 
   it('decodes real pixels identical to sharp’s own crop and resize', async () => {

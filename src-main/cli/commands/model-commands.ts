@@ -81,6 +81,10 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
     .requiredOption('--labels <csv>', 'CSV with a `file` column and label columns')
     .option('--label <column>', 'label column to learn', 'smiling')
     .option('--split <name>', 'use only rows whose `split` column has this value')
+    .option(
+      '--agreeing <column>',
+      'use only rows whose value in this column equals the label (Mouth_Slightly_Open: smiles with an open mouth, neutral faces with a closed one), so that the label carries that change too',
+    )
     .option('--limit <n>', 'use at most this many images', positiveInt)
     .option('--preset <name>', `architecture: ${presetNames.join(', ')}`, presetArg, 'paper' as PresetName)
     .option('--size <px>', `model size: ${modelSizes.join(', ')}`, sizeArg, 64 as ModelSize)
@@ -180,6 +184,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   labelsCsv: options.labels,
                   labelColumn: options.label,
                   ...(options.split ? { split: options.split } : {}),
+                  ...(options.agreeing ? { agreeingColumn: options.agreeing } : {}),
                   ...(options.limit ? { limit: options.limit } : {}),
                 },
                 schedule: {
@@ -283,6 +288,7 @@ interface TrainOptions {
   labels: string;
   label: string;
   split?: string;
+  agreeing?: string;
   limit?: number;
   preset: PresetName;
   size: ModelSize;

@@ -21,7 +21,7 @@ import { ImageError, readRgbImage } from '../../core/images/read-image.js';
 import { defaultModelPath } from '../../core/model/default-model.js';
 import { ExpressionModel } from '../../core/model/expression-model.js';
 import { writeFileAtomic } from '../../core/util/atomic-write.js';
-import { finiteNumber, positiveInt, probability } from '../arguments.js';
+import { columnEquals, finiteNumber, positiveInt, probability } from '../arguments.js';
 import { formatSeconds } from '../reporter.js';
 import type { RunCommand } from '../run-command.js';
 import { ensureWritableFolder } from '../../core/util/write-failure.js';
@@ -260,6 +260,11 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .option('--label <column>', 'label column', 'smiling')
     .option('--split <name>', 'use only rows whose `split` column has this value')
     .option('--limit <n>', 'evaluate at most this many faces', positiveInt)
+    .option(
+      '--where <column=value>',
+      'use only rows with this value in this column (Mouth_Slightly_Open=1: open-mouthed faces)',
+      columnEquals,
+    )
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
     .option('--on <value>', 'expression value asked of neutral faces', finiteNumber, 1)
     .option('--off <value>', 'expression value asked of smiling faces', finiteNumber, 0)
@@ -270,6 +275,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
         label: string;
         split?: string;
         limit?: number;
+        where?: { column: string; value: string };
         model?: string;
         on: number;
         off: number;
@@ -284,6 +290,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
               smileOff: options.off,
               ...(options.split ? { split: options.split } : {}),
               ...(options.limit ? { limit: options.limit } : {}),
+              ...(options.where ? { where: options.where } : {}),
               onProgress: (done, total) => reporter.progress('faces', done, total),
             });
             const percent = (x: number) => `${(100 * x).toFixed(1)}%`;

@@ -17,7 +17,15 @@ export interface DatasetOptions {
   labelColumn: string;
   /** If given, keep only rows whose `split` column equals it (error if the CSV has no `split` column). */
   split?: string;
-  /** Keep at most the first N matching rows (after split filtering). */
+  /**
+   * If given, keep only rows whose value in this column equals the label: with
+   * `Mouth_Slightly_Open`, smiles with an open mouth and neutral faces with a
+   * closed one. The label then carries that column's change too (see docs/model.md).
+   */
+  agreeingColumn?: string;
+  /** If given, keep only rows whose value in this column is this value (e.g. open-mouthed faces alone). */
+  where?: { column: string; value: string };
+  /** Keep at most the first N matching rows (after the filters above). */
   limit?: number;
   /** Output square side in pixels (64, 128 or 256). */
   size: number;
@@ -95,7 +103,10 @@ export async function loadFaceDataset(options: DatasetOptions): Promise<FaceData
   return assemble(rows, results, slots, options);
 }
 
-export type LabelledRowsOptions = Pick<DatasetOptions, 'imagesDir' | 'labelsCsv' | 'labelColumn' | 'split' | 'limit'>;
+export type LabelledRowsOptions = Pick<
+  DatasetOptions,
+  'imagesDir' | 'labelsCsv' | 'labelColumn' | 'split' | 'limit' | 'where'
+>;
 
 /**
  * The rows a dataset would use (split and limit applied) with numeric labels,
@@ -198,8 +209,49 @@ function selectRows(table: string[][], options: DatasetOptions): Row[] {
     }
   }
   if (kept.length === 0) throw new DatasetError(`Labels CSV ${where} has a header but no data rows`);
+  if (options.where !== undefined) kept = matchingRows(kept, columns, options.where, where);
+  if (options.agreeingColumn !== undefined) kept = agreeingRows(kept, columns, labelCol, options.agreeingColumn, where);
   if (options.limit !== undefined) kept = kept.slice(0, options.limit);
   return kept.map((r) => ({ file: cell(r, fileCol), labelText: cell(r, labelCol) }));
+}
+
+/** The rows whose value in `filter.column` is `filter.value`. */
+function matchingRows(
+  rows: string[][],
+  columns: string[],
+  filter: { column: string; value: string },
+  csvPath: string,
+): string[][] {
+  const col = requiredColumn(columns, filter.column, csvPath);
+  const kept = rows.filter((r) => (r[col] ?? '').trim() === filter.value);
+  if (kept.length === 0) throw new DatasetError(`No rows of ${csvPath} have ${filter.column}=${filter.value}`);
+  return kept;
+}
+
+/** The rows whose value in `column` equals their label (as numbers, so "1" and "1.0" agree). */
+function agreeingRows(
+  rows: string[][],
+  columns: string[],
+  labelCol: number,
+  column: string,
+  csvPath: string,
+): string[][] {
+  const col = requiredColumn(columns, column, csvPath);
+  const value = (r: string[], c: number) => parseLabel((r[c] ?? '').trim());
+  const kept = rows.filter((r) => {
+    const label = value(r, labelCol);
+    return label !== undefined && label === value(r, col);
+  });
+  if (kept.length === 0) throw new DatasetError(`No rows of ${csvPath} have "${column}" equal to their label`);
+  return kept;
+}
+
+function requiredColumn(columns: string[], name: string, csvPath: string): number {
+  const col = columns.indexOf(name);
+  if (col < 0) {
+    throw new DatasetError(`Labels CSV ${csvPath} has no column "${name}"; available columns: ${columns.join(', ')}`);
+  }
+  return col;
 }
 
 /** Decodes rows with bounded concurrency; results[i] belongs to rows[i] whatever order decodes finish in. */
@@ -292,7 +344,11 @@ function errorMessage(err: unknown): string {
 function assemble(rows: Row[], results: RowResult[], slots: Uint8Array, options: DatasetOptions): FaceDataset {
   const bytesPerImage = options.size * options.size * 3;
   const hash = createHash('sha256');
-  hash.update(JSON.stringify([FINGERPRINT_VERSION, options.size, options.labelColumn, options.split ?? null]) + '\n');
+  const selection = [options.size, options.labelColumn, options.split ?? null];
+  // Only a dataset that filters says so, so the fingerprints of earlier runs stay as they were.
+  if (options.where !== undefined) selection.push(`where:${options.where.column}=${options.where.value}`);
+  if (options.agreeingColumn !== undefined) selection.push(`agreeing:${options.agreeingColumn}`);
+  hash.update(JSON.stringify([FINGERPRINT_VERSION, ...selection]) + '\n');
   const files: string[] = [];
   const labels: number[] = [];
   const skipped: SkippedImage[] = [];

@@ -30,6 +30,8 @@ export const runSettingsSchema = z.object({
     labelsCsv: z.string(),
     labelColumn: z.string(),
     split: z.string().optional(),
+    /** train only on rows whose value in this column equals the label (see DatasetOptions) */
+    agreeingColumn: z.string().optional(),
     limit: z.number().int().positive().optional(),
   }),
   schedule: scheduleSchema,
