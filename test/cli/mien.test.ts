@@ -200,6 +200,31 @@ describe('mien command line', () => {
     expect(report.comparisons[0].paramsRatio).toBeCloseTo(report.entries[0].params / report.entries[1].params);
   });
 
+  it('probe --json reports how well a fresh classifier reads the label from the codes', async () => {
+    const { code, stdout } = await mien(
+      '--json',
+      'probe',
+      '--images',
+      faceImages,
+      '--labels',
+      faceLabels,
+      '--train-faces',
+      '64',
+      '--test-faces',
+      '32',
+      '--steps',
+      '20',
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ trainFaces: 64, testFaces: 32 });
+    for (const key of ['chance', 'probeAccuracy', 'discriminatorAccuracy']) {
+      expect(report[key], key).toBeGreaterThanOrEqual(0);
+      expect(report[key], key).toBeLessThanOrEqual(1);
+    }
+    expect(report.chance).toBeGreaterThanOrEqual(0.5);
+  });
+
   it('rejects bad arguments and bad data with a clear message and exit code 1', async () => {
     const badSize = await mien('train', '--images', faceImages, '--labels', faceLabels, '--size', '65');
     expect(badSize.code).toBe(1);

@@ -1,7 +1,14 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { evaluateModel } from '../../src-main/core/evaluation/evaluate.js';
+import { probeLatent } from '../../src-main/core/evaluation/latent-probe.js';
 import { psnr, ssim } from '../../src-main/core/evaluation/image-metrics.js';
+import { defaultModelPath } from '../../src-main/core/model/default-model.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { faceImages, faceLabels } from '../helpers/faces.js';
 import { seededRandom } from '../helpers/random.js';
@@ -72,5 +79,50 @@ describe('evaluation on labelled crops', () => {
     expect(kept).toBeCloseTo(report.identityKeptShare * report.n, 6);
     const agreed = report.smileOnCeiling * report.smileOffCount + report.smileOffCeiling * report.smileOnCount;
     expect(agreed).toBeCloseTo(report.judgeAgreement * report.n, 6);
+  });
+});
+
+describe('the latent probe', () => {
+  let model: ExpressionModel;
+  let folder: string;
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    model = await ExpressionModel.load(defaultModelPath());
+    folder = await mkdtemp(path.join(os.tmpdir(), 'mien-probe-'));
+  });
+  afterAll(async () => {
+    model.dispose();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  const probe = (labelsCsv: string, labelColumn: string) =>
+    probeLatent(model, { imagesDir: faceImages, labelsCsv, labelColumn, trainFaces: 400, testFaces: 200, steps: 300 });
+
+  it('reads from the codes what they must carry, and nothing from a label they cannot carry', async () => {
+    const [header, ...rows] = (await readFile(faceLabels, 'utf8')).trim().split('\n');
+    const splitColumn = header!.split(',').indexOf('split');
+    const used = ['train', 'test'].flatMap((split) =>
+      rows.filter((row) => row.split(',')[splitColumn] === split).slice(0, split === 'train' ? 400 : 200),
+    );
+    const withLabel = async (name: string, label: (i: number) => number) => {
+      const lines = used.map((row, i) => row.replace(/^([^,]+),[^,]*/, `$1,${label(i)}`));
+      const csv = path.join(folder, `${name}.csv`);
+      await writeFile(csv, [header, ...lines].join('\n'));
+      return probe(csv, 'smiling');
+    };
+    // A code that reconstructs a face must carry how bright it is: a fresh classifier reads that on other people.
+    const brightness = await Promise.all(
+      used.map(async (row) => (await sharp(path.join(faceImages, row.split(',')[0]!)).stats()).channels[0]!.mean),
+    );
+    const median = [...brightness].sort((a, b) => a - b)[brightness.length >> 1]!;
+    const bright = await withLabel('bright', (i) => (brightness[i]! > median ? 1 : 0));
+    expect(bright.testFaces).toBe(200);
+    expect(bright.probeAccuracy).toBeGreaterThan(bright.chance + 0.2);
+    // A label drawn at random has nothing to read. (Counted from here: the first probe warmed the layers' caches.)
+    const before = tf.memory().numTensors;
+    const random = seededRandom(3);
+    const noise = await withLabel('noise', () => (random() < 0.5 ? 0 : 1));
+    expect(noise.probeAccuracy).toBeLessThan(noise.chance + 0.08);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

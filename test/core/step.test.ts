@@ -213,6 +213,32 @@ describe('training steps split across threads', () => {
     expect(moved[1]).toBeCloseTo(1e-3, 4);
   });
 
+  it("move the latent discriminator at the step's learning rate times its rate factor, and the autoencoder as before", async () => {
+    const { images, labels } = randomBatch(12, 4);
+    const moved: { discriminator: number; autoencoder: number }[] = [];
+    for (const factor of [1, 5]) {
+      const model = ExpressionModel.create({ preset: 'paper', size: 64, attribute: 'smiling' }, 9);
+      const weights = () => new Map(model.network.exportWeights().map((w) => [w.name, Float32Array.from(w.values)]));
+      const before = weights();
+      const step = new StepRunner(model.network, 0.5, 0.999, 2e-4);
+      step.discriminatorRateFactor = factor;
+      await step.run(images, labels, 0.01, 1e-4);
+      const after = weights();
+      const change = (prefix: string) =>
+        Math.max(
+          ...[...before]
+            .filter(([name]) => name.startsWith(prefix))
+            .map(([n, w]) => largestDifference(after.get(n)!, w)),
+        );
+      moved.push({ discriminator: change('discriminator.'), autoencoder: change('encoder.') });
+      [step, model].forEach((d) => d.dispose());
+    }
+    // Adam's first step moves every weight by about the learning rate.
+    expect(moved[0]!.discriminator).toBeCloseTo(1e-4, 5);
+    expect(moved[1]!.discriminator).toBeCloseTo(5e-4, 5);
+    expect(moved[1]!.autoencoder).toBe(moved[0]!.autoencoder);
+  });
+
   it('train the decoder alone when asked, on one thread or two, with no tensor left behind', async () => {
     const { single, split, helper, singleStep, splitStep } = await pair('paper', 'decoder');
     expect(helper).toBeDefined();

@@ -156,6 +156,12 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       '--classifier-from <checkpoint>',
       "use this training checkpoint's expression classifier instead of training one",
     )
+    .option(
+      '--discriminator-lr-factor <f>',
+      "the latent discriminator learns at the run's learning rate times this (above 1 it keeps up with the encoder)",
+      positiveNumber,
+      1,
+    )
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, defaultSchedule.learningRate)
     .option('--lr-decay <factor>', 'learning-rate factor at each new phase', positiveNumber, defaultSchedule.phaseDecay)
     .option('--batch <n>', 'images per step', positiveInt, 32)
@@ -206,6 +212,9 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                       }
                     : {}),
                   ...(options.mouthFocus.some((w) => w > 0) ? { mouthFocusWeight: options.mouthFocus } : {}),
+                  ...(options.discriminatorLrFactor !== 1
+                    ? { discriminatorRateFactor: options.discriminatorLrFactor }
+                    : {}),
                   ...(options.realism.some((w) => w > 0)
                     ? { realismWeight: options.realism, criticRateFactor: options.criticLrFactor }
                     : {}),
@@ -300,6 +309,7 @@ interface TrainOptions {
   expressionDirections: [number, number];
   realism: [number, number, number];
   criticLrFactor: number;
+  discriminatorLrFactor: number;
   classifierSteps: number;
   classifierRobustness: number;
   mouthFocus: [number, number, number];

@@ -8,6 +8,7 @@ import { editPhoto, findPhotoFaces, freeOutputName, writeEditedPhoto } from '../
 import { writePair, type PairLayout } from '../../core/editing/pairs.js';
 import { evaluateModel } from '../../core/evaluation/evaluate.js';
 import { writeEditGrid } from '../../core/evaluation/grid.js';
+import { probeLatent } from '../../core/evaluation/latent-probe.js';
 import { readLabelledRows } from '../../core/training/dataset.js';
 import { extractCrop } from '../../core/faces/alignment.js';
 import {
@@ -311,6 +312,54 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
         }),
     );
   registerGridCommand(program, run);
+  registerProbeCommand(program, run);
+}
+
+/** `mien probe`: how much of the label a fresh classifier still reads from the model's latent codes. */
+function registerProbeCommand(program: Command, run: RunCommand): void {
+  program
+    .command('probe')
+    .description(
+      "how well a fresh classifier reads the label from the model's latent codes (of test faces), against its own latent discriminator",
+    )
+    .requiredOption('--images <dir>', 'folder of face crops')
+    .requiredOption('--labels <csv>', 'CSV with `file`, `split` and the label column')
+    .option('--label <column>', 'label column', 'smiling')
+    .option('--train-faces <n>', 'training faces the classifier learns from', positiveInt, 3000)
+    .option('--test-faces <n>', 'test faces it is measured on', positiveInt, 1000)
+    .option('--steps <n>', 'its training steps (batches of 64)', positiveInt, 2000)
+    .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .action(
+      (options: {
+        images: string;
+        labels: string;
+        label: string;
+        trainFaces: number;
+        testFaces: number;
+        steps: number;
+        model?: string;
+      }) =>
+        run(async (reporter) => {
+          await withModel(options.model, async (model) => {
+            const report = await probeLatent(model, {
+              imagesDir: options.images,
+              labelsCsv: options.labels,
+              labelColumn: options.label,
+              trainFaces: options.trainFaces,
+              testFaces: options.testFaces,
+              steps: options.steps,
+              onProgress: (stage, done, total) => reporter.progress(stage, done, total),
+            });
+            const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
+            reporter.result(report, () =>
+              [
+                `a fresh classifier reads "${options.label}" from the codes of ${report.testFaces} test faces: ${percent(report.probeAccuracy)}`,
+                `the model's latent discriminator: ${percent(report.discriminatorAccuracy)} (chance: ${percent(report.chance)})`,
+              ].join('\n'),
+            );
+          });
+        }),
+    );
 }
 
 /** `mien grid`: a picture grid of edits on labelled faces, half of them neutral and half smiling. */

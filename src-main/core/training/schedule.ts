@@ -49,6 +49,8 @@ export const scheduleSchema = z.object({
   mouthFocusWeight: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]).optional(),
   /** the realism critic learns at the run's learning rate times this (1 when absent) */
   criticRateFactor: z.number().positive().optional(),
+  /** the latent discriminator learns at the run's learning rate times this (1 when absent) */
+  discriminatorRateFactor: z.number().positive().optional(),
 });
 export type Schedule = z.infer<typeof scheduleSchema>;
 

@@ -41,6 +41,12 @@ export class StepRunner {
   private classifier: ExpressionClassifier | undefined;
   private expressionSettings = defaultExpressionSettings;
   private critic: { network: RealismCritic; optimizer: tf.AdamOptimizer; rateFactor: number } | undefined;
+  /**
+   * The latent discriminator learns at the step's learning rate times this. Why
+   * above 1: at an equal rate the encoder keeps ahead of it, so it reads z at
+   * chance while a fresh classifier still reads the smile there (docs/model.md).
+   */
+  discriminatorRateFactor = 1;
 
   constructor(
     private readonly network: ExpressionNetwork,
@@ -85,7 +91,7 @@ export class StepRunner {
     weights: StepWeights = {},
   ): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
-    setLearningRate(this.discriminatorOptimizer, learningRate);
+    setLearningRate(this.discriminatorOptimizer, learningRate * this.discriminatorRateFactor);
     if (this.critic) setLearningRate(this.critic.optimizer, learningRate * this.critic.rateFactor);
     const extra = {
       expression: expressionLossOf(this.classifier, weights.expression ?? 0, this.expressionSettings),

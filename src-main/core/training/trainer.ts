@@ -279,6 +279,7 @@ class TrainingRun {
       helper,
       settings.trained,
     );
+    this.stepper.discriminatorRateFactor = schedule.discriminatorRateFactor ?? 1;
     if (usesRealismLoss(schedule)) {
       this.critic = new RealismCritic(settings.seed);
       this.stepper.useCritic(this.critic, schedule.criticRateFactor ?? 1);

@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ExpressionModel } from '../model/expression-model.js';
+import { loadFaceDataset, type DatasetOptions, type FaceDataset } from '../training/dataset.js';
+import { mulberry } from '../util/random.js';
+
+/*
+ * How much of the label the latent code still carries. Training only checks
+ * that its own latent discriminator, which learns alongside the encoder, cannot
+ * read the label from z; an encoder can keep ahead of that one discriminator and
+ * still carry the label in a form it misses. A fresh classifier, trained on the
+ * frozen codes of training faces and tested on other people's, says whether
+ * the label is really gone. Where it is not, the decoder reads it from z and the
+ * label planes barely change the output: edits are faint.
+ */
+
+export interface ProbeOptions extends Pick<DatasetOptions, 'imagesDir' | 'labelsCsv' | 'labelColumn'> {
+  /** training faces the probe learns from (the `train` split) */
+  trainFaces?: number;
+  /** faces it is tested on (the `test` split: people never seen in training) */
+  testFaces?: number;
+  /** Adam steps of 64 codes */
+  steps?: number;
+  seed?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface ProbeReport {
+  trainFaces: number;
+  testFaces: number;
+  /** share of the test faces in the larger class: what reading nothing scores */
+  chance: number;
+  /** the fresh classifier's accuracy on the test faces' codes */
+  probeAccuracy: number;
+  /** the model's own latent discriminator's accuracy on the same codes */
+  discriminatorAccuracy: number;
+}
+
+/** The probe: codes -> 512 leaky-ReLU units -> two classes (the latent discriminator has two such hidden layers). */
+const hiddenUnits = 512;
+const batchSize = 64;
+const encodeBatch = 64;
+
+export async function probeLatent(model: ExpressionModel, options: ProbeOptions): Promise<ProbeReport> {
+  const { size } = model.config;
+  const load = (split: string, limit: number) =>
+    loadFaceDataset({
+      imagesDir: options.imagesDir,
+      labelsCsv: options.labelsCsv,
+      labelColumn: options.labelColumn,
+      split,
+      limit,
+      size,
+      onProgress: (done, total) => options.onProgress?.(`decoding ${split} faces`, done, total),
+    });
+  const train = await load('train', options.trainFaces ?? 3000);
+  const test = await load('test', options.testFaces ?? 1000);
+  const trainCodes = encodeAll(model, train);
+  const testCodes = encodeAll(model, test);
+  const trainClasses = classesOf(train.labels);
+  const testClasses = classesOf(test.labels);
+  try {
+    const [height, width, channels] = latentShape(model);
+    const discriminatorAccuracy = accuracy(
+      (codes) => model.network.discriminate(tf.reshape(codes, [-1, height, width, channels])),
+      testCodes,
+      testClasses,
+    );
+    const probe = trainProbe(trainCodes, trainClasses, options);
+    const probeAccuracy = accuracy(probe.logits, testCodes, testClasses);
+    probe.dispose();
+    const smiling = test.labels.filter((l) => l >= 0.5).length / test.count;
+    return {
+      trainFaces: train.count,
+      testFaces: test.count,
+      chance: Math.max(smiling, 1 - smiling),
+      probeAccuracy,
+      discriminatorAccuracy,
+    };
+  } finally {
+    tf.dispose([trainCodes, testCodes, trainClasses, testClasses]);
+  }
+}
+
+function latentShape(model: ExpressionModel): [number, number, number] {
+  const { size } = model.config;
+  return tf.tidy(() => model.network.encode(tf.zeros([1, size, size, 3])).shape.slice(1) as [number, number, number]);
+}
+
+/** Every face's latent code, flattened: [count, code length]. */
+function encodeAll(model: ExpressionModel, data: FaceDataset): tf.Tensor2D {
+  const pixels = data.size * data.size * 3;
+  const parts: tf.Tensor2D[] = [];
+  for (let start = 0; start < data.count; start += encodeBatch) {
+    const count = Math.min(encodeBatch, data.count - start);
+    parts.push(
+      tf.tidy(() => {
+        const bytes = data.images.subarray(start * pixels, (start + count) * pixels);
+        const images = tf.sub(tf.div(tf.tensor4d(bytes, [count, data.size, data.size, 3], 'float32'), 127.5), 1);
+        return tf.reshape(model.network.encode(images as tf.Tensor4D), [count, -1]) as tf.Tensor2D;
+      }),
+    );
+  }
+  const codes = tf.concat(parts) as tf.Tensor2D;
+  tf.dispose(parts);
+  return codes;
+}
+
+/** Labels as classes, as the latent discriminator reads them (intensities thresholded at 0.5). */
+function classesOf(labels: Float32Array): tf.Tensor1D {
+  return tf.tensor1d(
+    Int32Array.from(labels, (l) => (l >= 0.5 ? 1 : 0)),
+    'int32',
+  );
+}
+
+function accuracy(logitsOf: (codes: tf.Tensor2D) => tf.Tensor2D, codes: tf.Tensor2D, classes: tf.Tensor1D): number {
+  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logitsOf(codes), 1), classes), 'float32')).dataSync()[0]!);
+}
+
+function trainProbe(
+  codes: tf.Tensor2D,
+  classes: tf.Tensor1D,
+  options: ProbeOptions,
+): { logits: (codes: tf.Tensor2D) => tf.Tensor2D; dispose: () => void } {
+  const seed = options.seed ?? 1;
+  const inputs = codes.shape[1];
+  // In a tidy, so that the initial values the variables copy are freed.
+  const weights = tf.tidy(() => [
+    tf.variable(tf.randomNormal([inputs, hiddenUnits], 0, Math.sqrt(2 / inputs), 'float32', seed)),
+    tf.variable(tf.zeros([hiddenUnits])),
+    tf.variable(tf.randomNormal([hiddenUnits, 2], 0, Math.sqrt(2 / hiddenUnits), 'float32', seed + 1)),
+    tf.variable(tf.zeros([2])),
+  ]) as [tf.Variable, tf.Variable, tf.Variable, tf.Variable];
+  const logits = (x: tf.Tensor2D) =>
+    tf.add(
+      tf.matMul(tf.leakyRelu(tf.add(tf.matMul(x, weights[0]), weights[1]), 0.2), weights[2]),
+      weights[3],
+    ) as tf.Tensor2D;
+  const optimizer = tf.train.adam(1e-3);
+  const random = mulberry(seed);
+  const steps = options.steps ?? 2000;
+  for (let step = 1; step <= steps; step++) {
+    const picked = Int32Array.from({ length: batchSize }, () => Math.floor(random() * codes.shape[0]));
+    tf.tidy(() => {
+      const batch = tf.tensor1d(picked, 'int32');
+      optimizer.minimize(() =>
+        tf.losses.softmaxCrossEntropy(tf.oneHot(tf.gather(classes, batch), 2), logits(tf.gather(codes, batch))),
+      );
+    });
+    if (step % 100 === 0 || step === steps) options.onProgress?.('training the probe', step, steps);
+  }
+  return {
+    logits,
+    dispose: () => {
+      optimizer.dispose();
+      tf.dispose([...weights]);
+    },
+  };
+}
