@@ -68,11 +68,11 @@ export async function probeLatent(model: ExpressionModel, options: ProbeOptions)
     const probe = trainProbe(trainCodes, trainClasses, options);
     const probeAccuracy = accuracy(probe.logits, testCodes, testClasses);
     probe.dispose();
-    const smiling = test.labels.filter((l) => l >= 0.5).length / test.count;
+    const shown = test.labels.filter((l) => l >= 0.5).length / test.count;
     return {
       trainFaces: train.count,
       testFaces: test.count,
-      chance: Math.max(smiling, 1 - smiling),
+      chance: Math.max(shown, 1 - shown),
       probeAccuracy,
       discriminatorAccuracy,
     };
