@@ -32,9 +32,10 @@ export function maskWeight(u: number, v: number): number {
   return t * t * (3 - 2 * t); // smoothstep: no visible seam at either edge
 }
 
-/** An 8-bit RGB crop at the model's size as the model's input: [1, size, size, 3] in [-1, 1]. */
-export function cropInput(crop: Uint8Array, size: number): tf.Tensor4D {
-  return tf.tidy(() => tf.sub(tf.div(tf.tensor4d(crop, [1, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D);
+/** 8-bit RGB crops at the model's size, one after another, as the model's input: [count, size, size, 3] in [-1, 1]. */
+export function cropInput(crops: Uint8Array, size: number): tf.Tensor4D {
+  const count = crops.length / (size * size * 3);
+  return tf.tidy(() => tf.sub(tf.div(tf.tensor4d(crops, [count, size, size, 3], 'float32'), 127.5), 1) as tf.Tensor4D);
 }
 
 /** The model's decode of a crop with one label, back in 8-bit pixel values (how reconstruction is measured). */

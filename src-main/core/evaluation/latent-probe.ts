@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { loadFaceDataset, type DatasetOptions, type FaceDataset } from '../training/dataset.js';
+import { cropInput } from '../editing/residual-edit.js';
 import { mulberry } from '../util/random.js';
 
 /*
@@ -54,19 +55,14 @@ export async function probeLatent(model: ExpressionModel, options: ProbeOptions)
     });
   const train = await load('train', options.trainFaces ?? 3000);
   const test = await load('test', options.testFaces ?? 1000);
-  const trainCodes = encodeAll(model, train);
+  const trainCodes = tf.tidy(() => flattened(encodeAll(model, train)));
   const testCodes = encodeAll(model, test);
   const trainClasses = classesOf(train.labels);
   const testClasses = classesOf(test.labels);
   try {
-    const [height, width, channels] = latentShape(model);
-    const discriminatorAccuracy = accuracy(
-      (codes) => model.network.discriminate(tf.reshape(codes, [-1, height, width, channels])),
-      testCodes,
-      testClasses,
-    );
+    const discriminatorAccuracy = accuracy(() => model.network.discriminate(testCodes), testClasses);
     const probe = trainProbe(trainCodes, trainClasses, options);
-    const probeAccuracy = accuracy(probe.logits, testCodes, testClasses);
+    const probeAccuracy = accuracy(() => probe.logits(flattened(testCodes)), testClasses);
     probe.dispose();
     const shown = test.labels.filter((l) => l >= 0.5).length / test.count;
     return {
@@ -81,28 +77,22 @@ export async function probeLatent(model: ExpressionModel, options: ProbeOptions)
   }
 }
 
-function latentShape(model: ExpressionModel): [number, number, number] {
-  const { size } = model.config;
-  return tf.tidy(() => model.network.encode(tf.zeros([1, size, size, 3])).shape.slice(1) as [number, number, number]);
-}
-
-/** Every face's latent code, flattened: [count, code length]. */
-function encodeAll(model: ExpressionModel, data: FaceDataset): tf.Tensor2D {
+/** Every face's latent code, as the latent discriminator reads it. */
+function encodeAll(model: ExpressionModel, data: FaceDataset): tf.Tensor4D {
   const pixels = data.size * data.size * 3;
-  const parts: tf.Tensor2D[] = [];
+  const parts: tf.Tensor4D[] = [];
   for (let start = 0; start < data.count; start += encodeBatch) {
-    const count = Math.min(encodeBatch, data.count - start);
-    parts.push(
-      tf.tidy(() => {
-        const bytes = data.images.subarray(start * pixels, (start + count) * pixels);
-        const images = tf.sub(tf.div(tf.tensor4d(bytes, [count, data.size, data.size, 3], 'float32'), 127.5), 1);
-        return tf.reshape(model.network.encode(images as tf.Tensor4D), [count, -1]) as tf.Tensor2D;
-      }),
-    );
+    const crops = data.images.subarray(start * pixels, Math.min(start + encodeBatch, data.count) * pixels);
+    parts.push(tf.tidy(() => model.network.encode(cropInput(crops, data.size))));
   }
-  const codes = tf.concat(parts) as tf.Tensor2D;
+  const codes = tf.concat(parts);
   tf.dispose(parts);
   return codes;
+}
+
+/** The codes as vectors: [count, code length]. */
+function flattened(codes: tf.Tensor4D): tf.Tensor2D {
+  return tf.reshape(codes, [codes.shape[0], -1]);
 }
 
 /** Labels as classes, as the latent discriminator reads them (intensities thresholded at 0.5). */
@@ -113,8 +103,8 @@ function classesOf(labels: Float32Array): tf.Tensor1D {
   );
 }
 
-function accuracy(logitsOf: (codes: tf.Tensor2D) => tf.Tensor2D, codes: tf.Tensor2D, classes: tf.Tensor1D): number {
-  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logitsOf(codes), 1), classes), 'float32')).dataSync()[0]!);
+function accuracy(logits: () => tf.Tensor2D, classes: tf.Tensor1D): number {
+  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits(), 1), classes), 'float32')).dataSync()[0]!);
 }
 
 function trainProbe(
