@@ -99,11 +99,17 @@ describe('mien command line', () => {
     /** One step from a model's weights, with a new schedule. */
     const trainFrom = (init: string, runDir: string, ...more: string[]) =>
       mien('--json', 'train', ...args, '--steps', '0,0,1', '--batch', '4', '--init', init, '--out', runDir, ...more);
-    const continued = await trainFrom(from, next, '--realism', '0,0,0.01', '--critic-lr-factor', '4');
+    const stronger = ['--realism', '0,0,0.01', '--critic-lr-factor', '4'];
+    const replay = ['--discriminator-steps', '2', '--discriminator-memory', '3'];
+    const continued = await trainFrom(from, next, ...stronger, ...replay);
     expect(continued.code).toBe(0);
     const model = await readCheckpointHeader(JSON.parse(continued.stdout).model);
     expect(model.meta['initialModel']).toBe(from);
-    expect(model.meta['schedule']).toMatchObject({ realismWeight: [0, 0, 0.01], criticRateFactor: 4 });
+    expect(model.meta['schedule']).toMatchObject({
+      realismWeight: [0, 0, 0.01],
+      criticRateFactor: 4,
+      discriminatorReplay: { steps: 2, memory: 3 },
+    });
     expect(continued.stderr).toMatch(/"critic":"\d/);
 
     // Released: float16 weights, a manifest entry, and a training record that reaches back to the first run.

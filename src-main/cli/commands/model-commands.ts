@@ -162,6 +162,18 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
       positiveNumber,
       1,
     )
+    .option(
+      '--discriminator-steps <n>',
+      'extra latent-discriminator updates after each step, on the codes of recent batches (0: none)',
+      nonNegativeInt,
+      0,
+    )
+    .option(
+      '--discriminator-memory <batches>',
+      'how many recent batches those extra updates draw codes from',
+      positiveInt,
+      8,
+    )
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, defaultSchedule.learningRate)
     .option('--lr-decay <factor>', 'learning-rate factor at each new phase', positiveNumber, defaultSchedule.phaseDecay)
     .option('--batch <n>', 'images per step', positiveInt, 32)
@@ -214,6 +226,14 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   ...(options.mouthFocus.some((w) => w > 0) ? { mouthFocusWeight: options.mouthFocus } : {}),
                   ...(options.discriminatorLrFactor !== 1
                     ? { discriminatorRateFactor: options.discriminatorLrFactor }
+                    : {}),
+                  ...(options.discriminatorSteps > 0
+                    ? {
+                        discriminatorReplay: {
+                          steps: options.discriminatorSteps,
+                          memory: options.discriminatorMemory,
+                        },
+                      }
                     : {}),
                   ...(options.realism.some((w) => w > 0)
                     ? { realismWeight: options.realism, criticRateFactor: options.criticLrFactor }
@@ -310,6 +330,8 @@ interface TrainOptions {
   realism: [number, number, number];
   criticLrFactor: number;
   discriminatorLrFactor: number;
+  discriminatorSteps: number;
+  discriminatorMemory: number;
   classifierSteps: number;
   classifierRobustness: number;
   mouthFocus: [number, number, number];

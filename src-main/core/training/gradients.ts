@@ -347,7 +347,7 @@ export function directedCrossEntropy(
 }
 
 /** The discriminator's targets: smiling or not, one-hot (intensity labels are thresholded). */
-function labelClasses(labels: tf.Tensor1D): tf.Tensor2D {
+export function labelClasses(labels: tf.Tensor1D): tf.Tensor2D {
   return tf.tidy(() => tf.oneHot(tf.cast(tf.greaterEqual(labels, 0.5), 'int32'), 2) as tf.Tensor2D);
 }
 

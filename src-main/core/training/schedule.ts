@@ -51,6 +51,10 @@ export const scheduleSchema = z.object({
   criticRateFactor: z.number().positive().optional(),
   /** the latent discriminator learns at the run's learning rate times this (1 when absent) */
   discriminatorRateFactor: z.number().positive().optional(),
+  /** extra latent-discriminator updates per step on recent batches' codes (see DiscriminatorReplay); none when absent */
+  discriminatorReplay: z
+    .object({ steps: z.number().int().nonnegative(), memory: z.number().int().positive() })
+    .optional(),
 });
 export type Schedule = z.infer<typeof scheduleSchema>;
 

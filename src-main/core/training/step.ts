@@ -17,6 +17,7 @@ import type { GradientHelper } from './gradient-helper.js';
 import type { ExpressionClassifier } from './expression-classifier.js';
 import type { RealismCritic } from './realism-critic.js';
 import { adam } from './fused-adam.js';
+import { DiscriminatorReplay, type ReplaySettings } from './discriminator-replay.js';
 
 /** Below this many images per thread, the copies to and from a helper cost more than they save. */
 const minimumSharePerThread = 4;
@@ -47,6 +48,7 @@ export class StepRunner {
    * chance while a fresh classifier still reads the smile there (docs/model.md).
    */
   discriminatorRateFactor = 1;
+  private replay: DiscriminatorReplay | undefined;
 
   constructor(
     private readonly network: ExpressionNetwork,
@@ -66,6 +68,12 @@ export class StepRunner {
     this.classifier = classifier;
     this.expressionSettings = settings;
     this.helper?.useClassifier(classifier.exportArrays(), settings);
+  }
+
+  /** Extra latent-discriminator updates after each step, on the codes of recent batches (see DiscriminatorReplay). */
+  useReplay(settings: ReplaySettings, seed: number): void {
+    if (this.trained === 'decoder') throw new Error('a decoder-only step keeps the discriminator as it is');
+    this.replay = new DiscriminatorReplay(this.network, this.discriminatorOptimizer, settings, seed);
   }
 
   /**
@@ -89,6 +97,18 @@ export class StepRunner {
     mu: number,
     learningRate: number,
     weights: StepWeights = {},
+  ): Promise<StepLosses> {
+    const losses = await this.runGradients(images, labels, mu, learningRate, weights);
+    this.replay?.run(images, labels);
+    return losses;
+  }
+
+  private async runGradients(
+    images: Float32Array,
+    labels: Float32Array,
+    mu: number,
+    learningRate: number,
+    weights: StepWeights,
   ): Promise<StepLosses> {
     setLearningRate(this.autoencoderOptimizer, learningRate);
     setLearningRate(this.discriminatorOptimizer, learningRate * this.discriminatorRateFactor);

@@ -280,6 +280,7 @@ class TrainingRun {
       settings.trained,
     );
     this.stepper.discriminatorRateFactor = schedule.discriminatorRateFactor ?? 1;
+    if (schedule.discriminatorReplay) this.stepper.useReplay(schedule.discriminatorReplay, settings.seed);
     if (usesRealismLoss(schedule)) {
       this.critic = new RealismCritic(settings.seed);
       this.stepper.useCritic(this.critic, schedule.criticRateFactor ?? 1);
