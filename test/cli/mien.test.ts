@@ -229,6 +229,11 @@ describe('mien command line', () => {
       expect(report[key], key).toBeLessThanOrEqual(1);
     }
     expect(report.chance).toBeGreaterThanOrEqual(0.5);
+    // CelebA's other attributes: the one that alone tells the smile best on the same faces.
+    const header = (await readFile(faceLabels, 'utf8')).split('\n')[0]!.split(',');
+    expect(header).toContain(report.strongestColumn.column);
+    expect(report.strongestColumn.column).not.toBe('smiling');
+    expect(report.strongestColumn.accuracy).toBeGreaterThanOrEqual(0.5);
   });
 
   it('rejects bad arguments and bad data with a clear message and exit code 1', async () => {

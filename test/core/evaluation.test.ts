@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { evaluateModel } from '../../src-main/core/evaluation/evaluate.js';
-import { probeLatent } from '../../src-main/core/evaluation/latent-probe.js';
+import { probeLatent, strongestColumn } from '../../src-main/core/evaluation/latent-probe.js';
 import { psnr, ssim } from '../../src-main/core/evaluation/image-metrics.js';
 import { defaultModelPath } from '../../src-main/core/model/default-model.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
@@ -124,5 +124,23 @@ describe('the latent probe', () => {
     const noise = await withLabel('noise', () => (random() < 0.5 ? 0 : 1));
     expect(noise.probeAccuracy).toBeLessThan(noise.chance + 0.08);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe("the probe's strongest column", () => {
+  it('is the 0/1 column that agrees with the label, or disagrees, most often', () => {
+    const labels = Float32Array.from([1, 1, 0, 0, 1, 0, 0.8, 0.2]);
+    const columns = new Map([
+      ['file', ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']],
+      ['identity', ['1', '0', '2', '0', '1', '0', '1', '0']],
+      ['Cheeks', ['1', '1', '0', '0', '0', '0', '1', '1']],
+      ['Frown', ['0', '0', '1', '1', '0', '1', '0', '0']],
+    ]);
+    // Cheeks agrees on 6 of 8 faces; Frown disagrees on 7 of 8, which tells the label as well.
+    expect(strongestColumn(columns, labels)).toEqual({ column: 'Frown', accuracy: 7 / 8 });
+    columns.delete('Frown');
+    expect(strongestColumn(columns, labels)).toEqual({ column: 'Cheeks', accuracy: 6 / 8 });
+    columns.delete('Cheeks');
+    expect(strongestColumn(columns, labels)).toBeUndefined();
   });
 });

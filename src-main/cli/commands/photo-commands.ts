@@ -355,6 +355,11 @@ function registerProbeCommand(program: Command, run: RunCommand): void {
               [
                 `a fresh classifier reads "${options.label}" from the codes of ${report.testFaces} test faces: ${percent(report.probeAccuracy)}`,
                 `the model's latent discriminator: ${percent(report.discriminatorAccuracy)} (chance: ${percent(report.chance)})`,
+                ...(report.strongestColumn
+                  ? [
+                      `the column that alone tells it best, ${report.strongestColumn.column}: ${percent(report.strongestColumn.accuracy)}`,
+                    ]
+                  : []),
               ].join('\n'),
             );
           });

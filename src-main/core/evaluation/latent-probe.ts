@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExpressionModel } from '../model/expression-model.js';
-import { loadFaceDataset, type DatasetOptions, type FaceDataset } from '../training/dataset.js';
+import { loadFaceDataset, readColumns, type DatasetOptions, type FaceDataset } from '../training/dataset.js';
 import { cropInput } from '../editing/residual-edit.js';
 import { mulberry } from '../util/random.js';
 
@@ -34,6 +34,14 @@ export interface ProbeReport {
   probeAccuracy: number;
   /** the model's own latent discriminator's accuracy on the same codes */
   discriminatorAccuracy: number;
+  /**
+   * The other 0/1 column of the labels CSV that alone (or its opposite) tells
+   * the label best on the same test faces, and its accuracy; absent when the
+   * CSV has none. Why: z must keep what reconstruction needs, and in CelebA
+   * `High_Cheekbones` alone tells `smiling` for 85% of faces. A probe that
+   * reads no more than such a column may be reading that column.
+   */
+  strongestColumn?: { column: string; accuracy: number };
 }
 
 /** The probe: codes -> 512 leaky-ReLU units -> two classes (the latent discriminator has two such hidden layers). */
@@ -65,16 +73,43 @@ export async function probeLatent(model: ExpressionModel, options: ProbeOptions)
     const probeAccuracy = accuracy(() => probe.logits(flattened(testCodes)), testClasses);
     probe.dispose();
     const shown = test.labels.filter((l) => l >= 0.5).length / test.count;
+    const columns = await readColumns(options.labelsCsv, test.files);
+    columns.delete(options.labelColumn);
+    const strongest = strongestColumn(columns, test.labels);
     return {
       trainFaces: train.count,
       testFaces: test.count,
       chance: Math.max(shown, 1 - shown),
       probeAccuracy,
       discriminatorAccuracy,
+      ...(strongest ? { strongestColumn: strongest } : {}),
     };
   } finally {
     tf.dispose([trainCodes, testCodes, trainClasses, testClasses]);
   }
+}
+
+/**
+ * The column whose 0/1 values (or their opposites) agree with the labels
+ * (thresholded at 0.5) most often, and that share. Columns with any other
+ * value (file names, identities, splits) are not candidates.
+ */
+export function strongestColumn(
+  columns: Map<string, string[]>,
+  labels: Float32Array,
+): { column: string; accuracy: number } | undefined {
+  let best: { column: string; accuracy: number } | undefined;
+  for (const [column, values] of columns) {
+    const flags = values.map((v) => v.trim());
+    if (flags.length === 0 || !flags.every((v) => v === '0' || v === '1')) continue;
+    const agree = flags.filter((v, i) => {
+      const shown = labels[i]! >= 0.5;
+      return (v === '1') === shown;
+    }).length;
+    const accuracy = Math.max(agree, flags.length - agree) / flags.length;
+    if (!best || accuracy > best.accuracy) best = { column, accuracy };
+  }
+  return best;
 }
 
 /** Every face's latent code, as the latent discriminator reads it. */

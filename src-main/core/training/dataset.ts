@@ -123,6 +123,23 @@ export async function readLabelledRows(
   });
 }
 
+/**
+ * Every column of the labels CSV for the given files, as text, keyed by
+ * column name; each column's values follow the order of `files`. A file the
+ * CSV does not list is an error.
+ */
+export async function readColumns(labelsCsv: string, files: string[]): Promise<Map<string, string[]>> {
+  const [header, ...body] = await readCsv(labelsCsv);
+  const fileColumn = requiredColumn(header!, 'file', labelsCsv);
+  const byFile = new Map(body.map((row) => [row[fileColumn], row]));
+  const rows = files.map((file) => {
+    const row = byFile.get(file);
+    if (!row) throw new DatasetError(`Labels CSV ${labelsCsv} has no row for ${file}`);
+    return row;
+  });
+  return new Map(header!.map((name, column) => [name, rows.map((row) => row[column] ?? '')]));
+}
+
 function validateOptions(options: DatasetOptions): void {
   if (!Number.isInteger(options.size) || options.size < 1) {
     throw new DatasetError(`Dataset size must be a positive integer, got ${options.size}`);
