@@ -37,6 +37,13 @@ export const tripleInt = listOf<[number, number, number]>(3, nonNegativeInt);
 export const tripleNumber = listOf<[number, number, number]>(3, nonNegativeNumber);
 export const pairNumber = listOf<[number, number]>(2, nonNegativeNumber);
 
+/** `A,B,C`: column names of a labels CSV. */
+export function columnNames(value: string): string[] {
+  const names = value.split(',').map((name) => name.trim());
+  if (names.some((name) => name === '')) throw new InvalidArgumentError('expected column names separated by commas');
+  return names;
+}
+
 /** `COLUMN=VALUE`: a row filter on a labels CSV. */
 export function columnEquals(value: string): { column: string; value: string } {
   const at = value.indexOf('=');

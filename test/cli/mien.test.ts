@@ -254,6 +254,11 @@ describe('mien command line', () => {
     );
     expect(badWhere.code).toBe(1);
     expect(badWhere.stderr).toMatch(/--where.*expected COLUMN=VALUE/);
+    const trainWith = (columns: string) =>
+      mien('train', '--images', faceImages, '--labels', faceLabels, '--label-with', columns);
+    const badColumns = await trainWith('Mouth_Slightly_Open,');
+    expect(badColumns.code).toBe(1);
+    expect(badColumns.stderr).toMatch(/--label-with.*expected column names separated by commas/);
     const out = await mkdtemp(path.join(os.tmpdir(), 'mien-cli-'));
     const badDetector = await mien('batch', out, '--out', path.join(out, 'edited'), '--detector', 'quick');
     expect(badDetector.code).toBe(1);

@@ -126,6 +126,28 @@ describe('loadFaceDataset on the real faces', () => {
     expect(none.message).toContain('"split" equal to their label');
   });
 
+  it('averages the label with the columns asked, and says so in its fingerprint', async () => {
+    const { rows } = await readRealCsv();
+    const labelWith = ['Mouth_Slightly_Open', 'High_Cheekbones'];
+    const data = await loadFaceDataset(real({ labelWith }));
+    const plain = await loadFaceDataset(real());
+    expect(data.files).toEqual(plain.files);
+    data.files.forEach((file, i) => {
+      const row = rows.get(file)!;
+      const mean = (Number(row.smiling) + Number(row.Mouth_Slightly_Open) + Number(row.High_Cheekbones)) / 3;
+      expect(data.labels[i]).toBeCloseTo(mean, 6);
+    });
+    // Among 40 faces there are smiles with and without an open mouth: labels between 0 and 1 too.
+    expect(data.labels.some((l) => l > 0 && l < 1)).toBe(true);
+    expect(data.fingerprint).not.toBe(plain.fingerprint);
+
+    const noColumn = await datasetError(loadFaceDataset(real({ labelWith: ['Dimples'] })));
+    expect(noColumn.message).toContain('Dimples');
+    // A column that is no number (here: the split) makes every face's label unreadable; the skips name it.
+    const notNumbers = await datasetError(loadFaceDataset(real({ labelWith: ['split'] })));
+    expect(notNumbers.message).toMatch(/label "train" is not a number/);
+  });
+
   it('lists only the rows with the value asked in another column', async () => {
     const { rows } = await readRealCsv();
     const where = { column: 'Mouth_Slightly_Open', value: '1' };

@@ -27,6 +27,7 @@ import {
   type TrainingResult,
 } from '../../core/training/trainer.js';
 import {
+  columnNames,
   nonNegativeInt,
   nonNegativeNumber,
   positiveInt,
@@ -84,6 +85,11 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
     .option(
       '--agreeing <column>',
       'use only rows whose value in this column equals the label (Mouth_Slightly_Open: smiles with an open mouth, neutral faces with a closed one), so that the label carries that change too',
+    )
+    .option(
+      '--label-with <columns>',
+      "each face's label is the mean of the label column and these (Mouth_Slightly_Open,High_Cheekbones: the label carries the open mouth and raised cheeks CelebA labels apart from the smile)",
+      columnNames,
     )
     .option('--limit <n>', 'use at most this many images', positiveInt)
     .option('--preset <name>', `architecture: ${presetNames.join(', ')}`, presetArg, 'paper' as PresetName)
@@ -203,6 +209,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
                   labelColumn: options.label,
                   ...(options.split ? { split: options.split } : {}),
                   ...(options.agreeing ? { agreeingColumn: options.agreeing } : {}),
+                  ...(options.labelWith ? { labelWith: options.labelWith } : {}),
                   ...(options.limit ? { limit: options.limit } : {}),
                 },
                 schedule: {
@@ -318,6 +325,7 @@ interface TrainOptions {
   label: string;
   split?: string;
   agreeing?: string;
+  labelWith?: string[];
   limit?: number;
   preset: PresetName;
   size: ModelSize;

@@ -23,6 +23,14 @@ export interface DatasetOptions {
    * closed one. The label then carries that column's change too (see docs/model.md).
    */
   agreeingColumn?: string;
+  /**
+   * If given, each face's label is the mean of the label column and these
+   * columns: with `Mouth_Slightly_Open` and `High_Cheekbones`, a broad smile
+   * is 1, a closed-mouthed one 2/3, a neutral face with an open mouth 1/3. The
+   * label then carries the mouth and cheeks that CelebA labels apart from the
+   * smile (see docs/model.md).
+   */
+  labelWith?: string[];
   /** If given, keep only rows whose value in this column is this value (e.g. open-mouthed faces alone). */
   where?: { column: string; value: string };
   /** Keep at most the first N matching rows (after the filters above). */
@@ -229,7 +237,21 @@ function selectRows(table: string[][], options: DatasetOptions): Row[] {
   if (options.where !== undefined) kept = matchingRows(kept, columns, options.where, where);
   if (options.agreeingColumn !== undefined) kept = agreeingRows(kept, columns, labelCol, options.agreeingColumn, where);
   if (options.limit !== undefined) kept = kept.slice(0, options.limit);
-  return kept.map((r) => ({ file: cell(r, fileCol), labelText: cell(r, labelCol) }));
+  const withCols = (options.labelWith ?? []).map((name) => requiredColumn(columns, name, where));
+  return kept.map((r) => ({ file: cell(r, fileCol), labelText: labelText(r, [labelCol, ...withCols], cell) }));
+}
+
+/**
+ * The label of a row as text: its label column's, or the mean of several
+ * columns' (the first text that is not a number, so that the skip names it).
+ */
+function labelText(row: string[], labelCols: number[], cell: (r: string[], c: number) => string): string {
+  const texts = labelCols.map((c) => cell(row, c));
+  if (texts.length === 1) return texts[0]!;
+  const values = texts.map(parseLabel);
+  const bad = values.findIndex((v) => v === undefined);
+  if (bad >= 0) return texts[bad]!;
+  return String(values.reduce((sum, v) => sum! + v!, 0)! / values.length);
 }
 
 /** The rows whose value in `filter.column` is `filter.value`. */
@@ -365,6 +387,7 @@ function assemble(rows: Row[], results: RowResult[], slots: Uint8Array, options:
   // Only a dataset that filters says so, so the fingerprints of earlier runs stay as they were.
   if (options.where !== undefined) selection.push(`where:${options.where.column}=${options.where.value}`);
   if (options.agreeingColumn !== undefined) selection.push(`agreeing:${options.agreeingColumn}`);
+  if (options.labelWith?.length) selection.push(`labelWith:${options.labelWith.join(',')}`);
   hash.update(JSON.stringify([FINGERPRINT_VERSION, ...selection]) + '\n');
   const files: string[] = [];
   const labels: number[] = [];

@@ -32,6 +32,8 @@ export const runSettingsSchema = z.object({
     split: z.string().optional(),
     /** train only on rows whose value in this column equals the label (see DatasetOptions) */
     agreeingColumn: z.string().optional(),
+    /** columns averaged with the label column into each face's label (see DatasetOptions) */
+    labelWith: z.array(z.string()).optional(),
     limit: z.number().int().positive().optional(),
   }),
   schedule: scheduleSchema,
