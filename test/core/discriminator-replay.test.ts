@@ -5,8 +5,8 @@ import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { DiscriminatorReplay } from '../../src-main/core/training/discriminator-replay.js';
 import { adam } from '../../src-main/core/training/fused-adam.js';
 import { StepRunner } from '../../src-main/core/training/step.js';
-import { largestDifference } from '../helpers/arrays.js';
 import { seededRandom } from '../helpers/random.js';
+import { partsMoved } from '../helpers/weights.js';
 
 const size = 64;
 const config = { preset: 'paper', size, attribute: 'smiling' } as const;
@@ -38,9 +38,6 @@ function discriminatorAccuracy(model: ExpressionModel, images: Float32Array, lab
   });
 }
 
-const weightsOf = (model: ExpressionModel) =>
-  new Map(model.network.exportWeights().map((w) => [w.name, Float32Array.from(w.values)]));
-
 describe('discriminator replay', () => {
   it('teaches the discriminator to read a label the codes carry, from batches it has seen', () => {
     const model = ExpressionModel.create(config, 4);
@@ -67,18 +64,9 @@ describe('discriminator replay', () => {
     const moved: { discriminator: number; autoencoder: number }[] = [];
     for (const steps of [0, 3]) {
       const model = ExpressionModel.create(config, 9);
-      const before = weightsOf(model);
       const step = new StepRunner(model.network, 0.5, 0.999, 2e-4);
       step.useReplay({ steps, memory: 2 }, 1);
-      await step.run(images, labels, 0.01, 1e-4);
-      const after = weightsOf(model);
-      const change = (prefix: string) =>
-        Math.max(
-          ...[...before]
-            .filter(([name]) => name.startsWith(prefix))
-            .map(([n, w]) => largestDifference(after.get(n)!, w)),
-        );
-      moved.push({ discriminator: change('discriminator.'), autoencoder: change('encoder.') });
+      moved.push(await partsMoved(model, () => step.run(images, labels, 0.01, 1e-4)));
       [step, model].forEach((d) => d.dispose());
     }
     // Adam's first update moves a weight by about the learning rate; the replay's three more move it further.
