@@ -234,6 +234,9 @@ describe('mien command line', () => {
     expect(header).toContain(report.strongestColumn.column);
     expect(report.strongestColumn.column).not.toBe('smiling');
     expect(report.strongestColumn.accuracy).toBeGreaterThanOrEqual(0.5);
+    // Its groups (0s and 1s) hold every test face.
+    const groups: { faces: number }[] = report.strongestColumn.groups;
+    expect(groups.reduce((sum, g) => sum + g.faces, 0)).toBe(32);
   });
 
   it('rejects bad arguments and bad data with a clear message and exit code 1', async () => {

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { evaluateModel } from '../../src-main/core/evaluation/evaluate.js';
-import { probeLatent, strongestColumn } from '../../src-main/core/evaluation/latent-probe.js';
+import { columnGroups, probeLatent, strongestColumn } from '../../src-main/core/evaluation/latent-probe.js';
 import { psnr, ssim } from '../../src-main/core/evaluation/image-metrics.js';
 import { defaultModelPath } from '../../src-main/core/model/default-model.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
@@ -142,5 +142,19 @@ describe("the probe's strongest column", () => {
     expect(strongestColumn(columns, labels)).toEqual({ column: 'Cheeks', accuracy: 6 / 8 });
     columns.delete('Cheeks');
     expect(strongestColumn(columns, labels)).toBeUndefined();
+  });
+});
+
+describe("the probe within the strongest column's groups", () => {
+  it("gives its accuracy on each group's faces against that group's larger class", () => {
+    const values = ['0', '0', '0', '0', '1', '1', ' 1', '1'];
+    const labels = Float32Array.from([0, 0, 0, 1, 1, 1, 0.9, 0]);
+    const predicted = [0, 0, 1, 1, 1, 1, 1, 1];
+    expect(columnGroups(values, labels, predicted)).toEqual([
+      { value: '0', faces: 4, probeAccuracy: 3 / 4, majority: 3 / 4 },
+      { value: '1', faces: 4, probeAccuracy: 3 / 4, majority: 3 / 4 },
+    ]);
+    // A probe that reads the label inside each group beats the groups' majorities.
+    expect(columnGroups(values, labels, [0, 0, 0, 1, 1, 1, 1, 0]).map((g) => g.probeAccuracy)).toEqual([1, 1]);
   });
 });

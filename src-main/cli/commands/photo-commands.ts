@@ -358,6 +358,10 @@ function registerProbeCommand(program: Command, run: RunCommand): void {
                 ...(report.strongestColumn
                   ? [
                       `the column that alone tells it best, ${report.strongestColumn.column}: ${percent(report.strongestColumn.accuracy)}`,
+                      ...report.strongestColumn.groups.map(
+                        (g) =>
+                          `  where ${report.strongestColumn!.column} is ${g.value} (${g.faces} faces): the classifier ${percent(g.probeAccuracy)}, the larger class ${percent(g.majority)}`,
+                      ),
                     ]
                   : []),
               ].join('\n'),

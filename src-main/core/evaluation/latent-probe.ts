@@ -41,7 +41,27 @@ export interface ProbeReport {
    * `High_Cheekbones` alone tells `smiling` for 85% of faces. A probe that
    * reads no more than such a column may be reading that column.
    */
-  strongestColumn?: { column: string; accuracy: number };
+  strongestColumn?: StrongestColumn;
+}
+
+export interface StrongestColumn {
+  column: string;
+  /** the share of test faces whose label it tells, alone */
+  accuracy: number;
+  /**
+   * The probe within each of the column's groups (its 0s, its 1s), against
+   * the group's own majority share: a probe that beats the majority inside
+   * the groups reads more from z than that column.
+   */
+  groups: ColumnGroup[];
+}
+
+export interface ColumnGroup {
+  value: string;
+  faces: number;
+  probeAccuracy: number;
+  /** the share of the group's faces in its larger class */
+  majority: number;
 }
 
 /** The probe: codes -> 512 leaky-ReLU units -> two classes (the latent discriminator has two such hidden layers). */
@@ -70,12 +90,14 @@ export async function probeLatent(model: ExpressionModel, options: ProbeOptions)
   try {
     const discriminatorAccuracy = accuracy(() => model.network.discriminate(testCodes), testClasses);
     const probe = trainProbe(trainCodes, trainClasses, options);
-    const probeAccuracy = accuracy(() => probe.logits(flattened(testCodes)), testClasses);
+    const predicted = tf.tidy(() => tf.argMax(probe.logits(flattened(testCodes)), 1).dataSync() as Int32Array);
     probe.dispose();
+    const probeAccuracy = shareRight(test.labels, predicted);
     const shown = test.labels.filter((l) => l >= 0.5).length / test.count;
     const columns = await readColumns(options.labelsCsv, test.files);
     columns.delete(options.labelColumn);
-    const strongest = strongestColumn(columns, test.labels);
+    const best = strongestColumn(columns, test.labels);
+    const strongest = best && { ...best, groups: columnGroups(columns.get(best.column)!, test.labels, predicted) };
     return {
       trainFaces: train.count,
       testFaces: test.count,
@@ -110,6 +132,30 @@ export function strongestColumn(
     if (!best || accuracy > best.accuracy) best = { column, accuracy };
   }
   return best;
+}
+
+/** The share of faces whose class (label thresholded at 0.5) the predictions name. */
+function shareRight(labels: ArrayLike<number>, predicted: ArrayLike<number>): number {
+  let right = 0;
+  for (let i = 0; i < labels.length; i++) if ((labels[i]! >= 0.5 ? 1 : 0) === predicted[i]) right++;
+  return right / labels.length;
+}
+
+/** For each value of a column, the predictions' accuracy on its faces and the faces' majority share. */
+export function columnGroups(values: string[], labels: Float32Array, predicted: ArrayLike<number>): ColumnGroup[] {
+  return [...new Set(values.map((v) => v.trim()))].sort().map((value) => {
+    const faces = values.flatMap((v, i) => (v.trim() === value ? [i] : []));
+    const shown = faces.filter((i) => labels[i]! >= 0.5).length / faces.length;
+    return {
+      value,
+      faces: faces.length,
+      probeAccuracy: shareRight(
+        faces.map((i) => labels[i]!),
+        faces.map((i) => predicted[i]!),
+      ),
+      majority: Math.max(shown, 1 - shown),
+    };
+  });
 }
 
 /** Every face's latent code, as the latent discriminator reads it. */
