@@ -8,7 +8,7 @@ import { editPhoto, findPhotoFaces, freeOutputName, writeEditedPhoto } from '../
 import { writePair, type PairLayout } from '../../core/editing/pairs.js';
 import { evaluateModel } from '../../core/evaluation/evaluate.js';
 import { writeEditGrid } from '../../core/evaluation/grid.js';
-import { probeLatent } from '../../core/evaluation/latent-probe.js';
+import { probeLatent, type StrongestColumn } from '../../core/evaluation/latent-probe.js';
 import { readLabelledRows } from '../../core/training/dataset.js';
 import { extractCrop } from '../../core/faces/alignment.js';
 import {
@@ -294,7 +294,6 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
               ...(options.where ? { where: options.where } : {}),
               onProgress: (done, total) => reporter.progress('faces', done, total),
             });
-            const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
             reporter.result(report, () =>
               [
                 `faces ${report.n} (skipped ${report.skipped.length})`,
@@ -350,25 +349,33 @@ function registerProbeCommand(program: Command, run: RunCommand): void {
               steps: options.steps,
               onProgress: (stage, done, total) => reporter.progress(stage, done, total),
             });
-            const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
             reporter.result(report, () =>
               [
                 `a fresh classifier reads "${options.label}" from the codes of ${report.testFaces} test faces: ${percent(report.probeAccuracy)}`,
                 `the model's latent discriminator: ${percent(report.discriminatorAccuracy)} (chance: ${percent(report.chance)})`,
-                ...(report.strongestColumn
-                  ? [
-                      `the column that alone tells it best, ${report.strongestColumn.column}: ${percent(report.strongestColumn.accuracy)}`,
-                      ...report.strongestColumn.groups.map(
-                        (g) =>
-                          `  where ${report.strongestColumn!.column} is ${g.value} (${g.faces} faces): the classifier ${percent(g.probeAccuracy)}, the larger class ${percent(g.majority)}`,
-                      ),
-                    ]
-                  : []),
+                ...strongestColumnLines(report.strongestColumn),
               ].join('\n'),
             );
           });
         }),
     );
+}
+
+/** A share as a percentage with one decimal, as the reports print them. */
+function percent(share: number): string {
+  return `${(100 * share).toFixed(1)}%`;
+}
+
+/** The probe's bar in words: the column that alone tells the label best, and the probe within its groups. */
+function strongestColumnLines(strongest: StrongestColumn | undefined): string[] {
+  if (!strongest) return [];
+  return [
+    `the column that alone tells it best, ${strongest.column}: ${percent(strongest.accuracy)}`,
+    ...strongest.groups.map(
+      (g) =>
+        `  where ${strongest.column} is ${g.value} (${g.faces} faces): the classifier ${percent(g.probeAccuracy)}, the larger class ${percent(g.majority)}`,
+    ),
+  ];
 }
 
 /** `mien grid`: a picture grid of edits on labelled faces, half of them neutral and half smiling. */

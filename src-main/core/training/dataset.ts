@@ -248,10 +248,13 @@ function selectRows(table: string[][], options: DatasetOptions): Row[] {
 function labelText(row: string[], labelCols: number[], cell: (r: string[], c: number) => string): string {
   const texts = labelCols.map((c) => cell(row, c));
   if (texts.length === 1) return texts[0]!;
-  const values = texts.map(parseLabel);
-  const bad = values.findIndex((v) => v === undefined);
-  if (bad >= 0) return texts[bad]!;
-  return String(values.reduce((sum, v) => sum! + v!, 0)! / values.length);
+  const values: number[] = [];
+  for (const text of texts) {
+    const value = parseLabel(text);
+    if (value === undefined) return text;
+    values.push(value);
+  }
+  return String(values.reduce((sum, v) => sum + v, 0) / values.length);
 }
 
 /** The rows whose value in `filter.column` is `filter.value`. */
