@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ExpressionModel } from '../model/expression-model.js';
 import { loadFaceDataset, readColumns, type DatasetOptions, type FaceDataset } from '../training/dataset.js';
 import { cropInput } from '../editing/residual-edit.js';
+import { labelClasses } from '../training/gradients.js';
 import { mulberry } from '../util/random.js';
 
 /*
@@ -85,15 +86,15 @@ export async function probeLatent(model: ExpressionModel, options: ProbeOptions)
   const test = await load('test', options.testFaces ?? 1000);
   const trainCodes = tf.tidy(() => flattened(encodeAll(model, train)));
   const testCodes = encodeAll(model, test);
-  const trainClasses = classesOf(train.labels);
-  const testClasses = classesOf(test.labels);
+  const trainClasses = tf.tidy(() => labelClasses(tf.tensor1d(train.labels)));
   try {
-    const discriminatorAccuracy = accuracy(() => model.network.discriminate(testCodes), testClasses);
+    const discriminatorAccuracy = shareRight(
+      test.labels,
+      predictedClasses(() => model.network.discriminate(testCodes)),
+    );
     const probe = trainProbe(trainCodes, trainClasses, options);
-    const predicted = tf.tidy(() => tf.argMax(probe.logits(flattened(testCodes)), 1).dataSync() as Int32Array);
+    const predicted = predictedClasses(() => probe.logits(flattened(testCodes)));
     probe.dispose();
-    const probeAccuracy = shareRight(test.labels, predicted);
-    const shown = test.labels.filter((l) => l >= 0.5).length / test.count;
     const columns = await readColumns(options.labelsCsv, test.files);
     columns.delete(options.labelColumn);
     const best = strongestColumn(columns, test.labels);
@@ -101,13 +102,13 @@ export async function probeLatent(model: ExpressionModel, options: ProbeOptions)
     return {
       trainFaces: train.count,
       testFaces: test.count,
-      chance: Math.max(shown, 1 - shown),
-      probeAccuracy,
+      chance: largerClassShare(test.labels),
+      probeAccuracy: shareRight(test.labels, predicted),
       discriminatorAccuracy,
       ...(strongest ? { strongestColumn: strongest } : {}),
     };
   } finally {
-    tf.dispose([trainCodes, testCodes, trainClasses, testClasses]);
+    tf.dispose([trainCodes, testCodes, trainClasses]);
   }
 }
 
@@ -124,36 +125,49 @@ export function strongestColumn(
   for (const [column, values] of columns) {
     const flags = values.map((v) => v.trim());
     if (flags.length === 0 || !flags.every((v) => v === '0' || v === '1')) continue;
-    const agree = flags.filter((v, i) => {
-      const shown = labels[i]! >= 0.5;
-      return (v === '1') === shown;
-    }).length;
+    const agree = flags.filter((v, i) => (v === '1') === shows(labels[i]!)).length;
     const accuracy = Math.max(agree, flags.length - agree) / flags.length;
     if (!best || accuracy > best.accuracy) best = { column, accuracy };
   }
   return best;
 }
 
-/** The share of faces whose class (label thresholded at 0.5) the predictions name. */
+/** Whether a label shows the attribute, as the latent discriminator reads it (intensities thresholded at 0.5). */
+function shows(label: number): boolean {
+  return label >= 0.5;
+}
+
+/** The share of faces in the larger class: what reading nothing scores. */
+function largerClassShare(labels: ArrayLike<number>): number {
+  const shown = Array.from(labels).filter(shows).length / labels.length;
+  return Math.max(shown, 1 - shown);
+}
+
+/** The share of faces whose class the predictions name. */
 function shareRight(labels: ArrayLike<number>, predicted: ArrayLike<number>): number {
   let right = 0;
-  for (let i = 0; i < labels.length; i++) if ((labels[i]! >= 0.5 ? 1 : 0) === predicted[i]) right++;
+  for (let i = 0; i < labels.length; i++) if ((shows(labels[i]!) ? 1 : 0) === predicted[i]) right++;
   return right / labels.length;
 }
 
-/** For each value of a column, the predictions' accuracy on its faces and the faces' majority share. */
+/** The class each row of the logits names (what computes them is tidied away). */
+function predictedClasses(logits: () => tf.Tensor2D): Int32Array {
+  return tf.tidy(() => tf.argMax(logits(), 1).dataSync() as Int32Array);
+}
+
+/** For each value of a column, the predictions' accuracy on its faces and the faces' larger class. */
 export function columnGroups(values: string[], labels: Float32Array, predicted: ArrayLike<number>): ColumnGroup[] {
   return [...new Set(values.map((v) => v.trim()))].sort().map((value) => {
     const faces = values.flatMap((v, i) => (v.trim() === value ? [i] : []));
-    const shown = faces.filter((i) => labels[i]! >= 0.5).length / faces.length;
+    const groupLabels = faces.map((i) => labels[i]!);
     return {
       value,
       faces: faces.length,
       probeAccuracy: shareRight(
-        faces.map((i) => labels[i]!),
+        groupLabels,
         faces.map((i) => predicted[i]!),
       ),
-      majority: Math.max(shown, 1 - shown),
+      majority: largerClassShare(groupLabels),
     };
   });
 }
@@ -176,21 +190,10 @@ function flattened(codes: tf.Tensor4D): tf.Tensor2D {
   return tf.reshape(codes, [codes.shape[0], -1]);
 }
 
-/** Labels as classes, as the latent discriminator reads them (intensities thresholded at 0.5). */
-function classesOf(labels: Float32Array): tf.Tensor1D {
-  return tf.tensor1d(
-    Int32Array.from(labels, (l) => (l >= 0.5 ? 1 : 0)),
-    'int32',
-  );
-}
-
-function accuracy(logits: () => tf.Tensor2D, classes: tf.Tensor1D): number {
-  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits(), 1), classes), 'float32')).dataSync()[0]!);
-}
-
 function trainProbe(
   codes: tf.Tensor2D,
-  classes: tf.Tensor1D,
+  /** one-hot, one row per code */
+  classes: tf.Tensor2D,
   options: ProbeOptions,
 ): { logits: (codes: tf.Tensor2D) => tf.Tensor2D; dispose: () => void } {
   const seed = options.seed ?? 1;
@@ -215,7 +218,7 @@ function trainProbe(
     tf.tidy(() => {
       const batch = tf.tensor1d(picked, 'int32');
       optimizer.minimize(() =>
-        tf.losses.softmaxCrossEntropy(tf.oneHot(tf.gather(classes, batch), 2), logits(tf.gather(codes, batch))),
+        tf.losses.softmaxCrossEntropy(tf.gather(classes, batch), logits(tf.gather(codes, batch))),
       );
     });
     if (step % 100 === 0 || step === steps) options.onProgress?.('training the probe', step, steps);
