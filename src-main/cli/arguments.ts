@@ -7,6 +7,7 @@ import {
   type ModelSize,
   type PresetName,
 } from '../core/model/presets.js';
+import type { DatasetOptions } from '../core/training/dataset.js';
 
 // Parsers of command-line values: a bad value fails with a clear message before any work starts.
 
@@ -36,6 +37,20 @@ function listOf<T extends number[]>(count: T['length'], parse: (value: string) =
 export const tripleInt = listOf<[number, number, number]>(3, nonNegativeInt);
 export const tripleNumber = listOf<[number, number, number]>(3, nonNegativeNumber);
 export const pairNumber = listOf<[number, number]>(2, nonNegativeNumber);
+
+/** A data command's `--images`, `--labels` and `--label` options. */
+export interface LabelledFacesOptions {
+  images: string;
+  labels: string;
+  label: string;
+}
+
+/** The labelled faces those options name, as the dataset reads them. */
+export function labelledFaces(
+  options: LabelledFacesOptions,
+): Pick<DatasetOptions, 'imagesDir' | 'labelsCsv' | 'labelColumn'> {
+  return { imagesDir: options.images, labelsCsv: options.labels, labelColumn: options.label };
+}
 
 /** `A,B,C`: column names of a labels CSV. */
 export function columnNames(value: string): string[] {

@@ -28,6 +28,8 @@ import {
 } from '../../core/training/trainer.js';
 import {
   columnNames,
+  labelledFaces,
+  type LabelledFacesOptions,
   nonNegativeInt,
   nonNegativeNumber,
   positiveInt,
@@ -204,9 +206,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
               {
                 model: { preset: options.preset, size: options.size, attribute: options.label },
                 data: {
-                  imagesDir: options.images,
-                  labelsCsv: options.labels,
-                  labelColumn: options.label,
+                  ...labelledFaces(options),
                   ...(options.split ? { split: options.split } : {}),
                   ...(options.agreeing ? { agreeingColumn: options.agreeing } : {}),
                   ...(options.labelWith ? { labelWith: options.labelWith } : {}),
@@ -319,10 +319,7 @@ export function registerModelCommands(program: Command, run: RunCommand): void {
   registerReleaseCommand(program, run);
 }
 
-interface TrainOptions {
-  images: string;
-  labels: string;
-  label: string;
+interface TrainOptions extends LabelledFacesOptions {
   split?: string;
   agreeing?: string;
   labelWith?: string[];

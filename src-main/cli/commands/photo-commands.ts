@@ -22,7 +22,14 @@ import { ImageError, readRgbImage } from '../../core/images/read-image.js';
 import { defaultModelPath } from '../../core/model/default-model.js';
 import { ExpressionModel } from '../../core/model/expression-model.js';
 import { writeFileAtomic } from '../../core/util/atomic-write.js';
-import { columnEquals, finiteNumber, positiveInt, probability } from '../arguments.js';
+import {
+  columnEquals,
+  finiteNumber,
+  labelledFaces,
+  positiveInt,
+  probability,
+  type LabelledFacesOptions,
+} from '../arguments.js';
 import { formatSeconds } from '../reporter.js';
 import type { RunCommand } from '../run-command.js';
 import { ensureWritableFolder } from '../../core/util/write-failure.js';
@@ -270,23 +277,20 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .option('--on <value>', 'expression value asked of neutral faces', finiteNumber, 1)
     .option('--off <value>', 'expression value asked of smiling faces', finiteNumber, 0)
     .action(
-      (options: {
-        images: string;
-        labels: string;
-        label: string;
-        split?: string;
-        limit?: number;
-        where?: { column: string; value: string };
-        model?: string;
-        on: number;
-        off: number;
-      }) =>
+      (
+        options: LabelledFacesOptions & {
+          split?: string;
+          limit?: number;
+          where?: { column: string; value: string };
+          model?: string;
+          on: number;
+          off: number;
+        },
+      ) =>
         run(async (reporter) => {
           await withModel(options.model, async (model) => {
             const report = await evaluateModel(model, {
-              imagesDir: options.images,
-              labelsCsv: options.labels,
-              labelColumn: options.label,
+              ...labelledFaces(options),
               smileOn: options.on,
               smileOff: options.off,
               ...(options.split ? { split: options.split } : {}),
@@ -329,21 +333,18 @@ function registerProbeCommand(program: Command, run: RunCommand): void {
     .option('--steps <n>', 'its training steps (batches of 64)', positiveInt, 2000)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
     .action(
-      (options: {
-        images: string;
-        labels: string;
-        label: string;
-        trainFaces: number;
-        testFaces: number;
-        steps: number;
-        model?: string;
-      }) =>
+      (
+        options: LabelledFacesOptions & {
+          trainFaces: number;
+          testFaces: number;
+          steps: number;
+          model?: string;
+        },
+      ) =>
         run(async (reporter) => {
           await withModel(options.model, async (model) => {
             const report = await probeLatent(model, {
-              imagesDir: options.images,
-              labelsCsv: options.labels,
-              labelColumn: options.label,
+              ...labelledFaces(options),
               trainFaces: options.trainFaces,
               testFaces: options.testFaces,
               steps: options.steps,
