@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it, beforeAll } from 'vitest';
 import { registerWasmGradients, registeredWasmKernels } from '../../src-main/core/backend/wasm-gradients.js';
+import { conv2dBackpropFilter, type FilterGradientForm } from '../../src-main/core/backend/conv-backprop.js';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -96,6 +97,41 @@ describe('WebAssembly convolution gradients', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5);
     expect(relativeError(actual[1]!, expected[1]!)).toBeLessThan(1e-5);
+  });
+
+  it.each(
+    fixedCases.flatMap((c) => (['convolution', 'product'] as FilterGradientForm[]).map((form) => [form, c] as const)),
+  )('computes the filter gradient as a %s like the CPU backend: %o', async (form, c) => {
+    const x = Float32Array.from({ length: c.batch * c.height * c.width * c.inChannels }, () => random() * 2 - 1);
+    const w = Float32Array.from({ length: c.kernel * c.kernel * c.inChannels * c.outChannels }, () => random() * 2 - 1);
+    const r = Float32Array.from({ length: c.batch * c.height * c.width * c.outChannels }, () => random() * 2 - 1);
+    if (c.pad === 'valid' && (c.height < c.kernel || c.width < c.kernel)) return;
+    const expected = (await gradientsOn('cpu', c, [x, w, r]))[1]!;
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const xt = tf.tensor4d(x, [c.batch, c.height, c.width, c.inChannels]);
+    const outShape = tf.tidy(
+      () => tf.conv2d(xt, tf.tensor4d(w, [c.kernel, c.kernel, c.inChannels, c.outChannels]), c.stride, c.pad).shape,
+    );
+    const dy = tf.tensor(
+      r.subarray(
+        0,
+        outShape.reduce((a, b) => a * b),
+      ),
+      outShape,
+    );
+    const attrs = {
+      strides: c.stride,
+      pad: c.pad,
+      dataFormat: 'NHWC',
+      filterShape: [c.kernel, c.kernel, c.inChannels, c.outChannels],
+    };
+    const info = conv2dBackpropFilter(tf.backend(), 'wasm', xt, dy, attrs as never, form);
+    const gradient = tf.engine().makeTensorFromTensorInfo(info);
+    const actual = (await gradient.data()) as Float32Array;
+    tf.dispose([xt, dy, gradient]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(relativeError(actual, expected)).toBeLessThan(1e-5);
   });
 
   it('computes conv2dTranspose (the Fader decoder) like the CPU backend', async () => {
