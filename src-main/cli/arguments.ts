@@ -38,6 +38,13 @@ export const tripleInt = listOf<[number, number, number]>(3, nonNegativeInt);
 export const tripleNumber = listOf<[number, number, number]>(3, nonNegativeNumber);
 export const pairNumber = listOf<[number, number]>(2, nonNegativeNumber);
 
+/** Two luma levels of a removal's handover (see HandoverLevels), the second above the first. */
+export function handoverLevelsArg(value: string): [number, number] {
+  const [low, high] = pairNumber(value);
+  if (!(high > low)) throw new InvalidArgumentError('expected two levels, the second above the first (e.g. 20,50)');
+  return [low, high];
+}
+
 /** A data command's `--images`, `--labels` and `--label` options. */
 export interface LabelledFacesOptions {
   images: string;

@@ -12,7 +12,7 @@ import {
   writeEditedPhoto,
 } from '../core/editing/edit-photo.js';
 import { writePair, type PairOptions } from '../core/editing/pairs.js';
-import { applyResiduals, faceResidual } from '../core/editing/residual-edit.js';
+import { applyResiduals, faceChange } from '../core/editing/residual-edit.js';
 import type { DetectedFace } from '../core/faces/detect-faces.js';
 import { ImageError, readRgbImage, regionInside } from '../core/images/read-image.js';
 import { ExpressionModel } from '../core/model/expression-model.js';
@@ -121,7 +121,7 @@ export class ComputeService {
       return {
         frame: scaled,
         size: model.config.size,
-        residual: faceResidual(model, image, { frame: scaled, source, target }),
+        ...faceChange(model, image, { frame: scaled, source, target }),
       };
     });
     const edited = residuals.length > 0 ? applyResiduals(image, residuals) : image;

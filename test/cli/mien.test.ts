@@ -257,6 +257,9 @@ describe('mien command line', () => {
     );
     expect(badWhere.code).toBe(1);
     expect(badWhere.stderr).toMatch(/--where.*expected COLUMN=VALUE/);
+    const badHandover = await mien('grid', '--photos', faceImages, '--out', 'grid.png', '--handover', '50,20');
+    expect(badHandover.code).toBe(1);
+    expect(badHandover.stderr).toMatch(/--handover.*expected two levels, the second above the first/);
     const trainWith = (columns: string) =>
       mien('train', '--images', faceImages, '--labels', faceLabels, '--label-with', columns);
     const badColumns = await trainWith('Mouth_Slightly_Open,');

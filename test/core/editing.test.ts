@@ -14,7 +14,9 @@ import {
 import {
   applyResiduals,
   applyResidualsInPlace,
+  faceChange,
   faceResidual,
+  handoverWeights,
   limitColour,
   maskWeight,
   readRegion,
@@ -93,6 +95,55 @@ describe('residual edits', () => {
     expect(residual.every((v) => v === 0)).toBe(true);
     const same = applyResiduals(photo, [{ frame, residual, size: 64 }]);
     expect(Buffer.from(same.data).equals(Buffer.from(photo.data))).toBe(true);
+  });
+
+  it('hand the photo over to the drawing only where the change is large, and feather the border', () => {
+    const size = 8;
+    const residual = new Float32Array(size * size * 3);
+    const at = (x: number, y: number) => y * size + x;
+    residual.fill(-40, at(3, 3) * 3, at(3, 3) * 3 + 3); // a grey change of 40 levels at (3, 3)
+    residual.fill(5, at(6, 6) * 3, at(6, 6) * 3 + 3); // a change under the first level
+    const weights = handoverWeights(residual, size, [10, 30]);
+    // Widened by a pixel, then a 3 x 3 mean: full at the centre, fading over two pixels.
+    expect(weights[at(3, 3)]).toBeCloseTo(1, 5);
+    expect(weights[at(4, 4)]).toBeCloseTo(4 / 9, 5);
+    expect(weights[at(5, 3)]).toBeCloseTo(3 / 9, 5);
+    expect(weights[at(6, 3)]).toBe(0);
+    expect(weights[at(6, 6)]).toBe(0);
+    expect(weights[at(0, 0)]).toBe(0);
+  });
+
+  it('give a large change of a removal over to the drawing, and leave additions and the default as residuals', async () => {
+    const photo = await readRgbImage(path.join(photos, 'obama.jpg'));
+    const frame = { centerX: 480, centerY: 300, size: 300, angle: 0.1 };
+    const removal = { frame, source: 1, target: -1 };
+    expect(faceChange(model, photo, removal).handover).toBeUndefined();
+    expect(faceChange(model, photo, { ...removal, source: -1, target: 1 }, [0, 1]).handover).toBeUndefined();
+    const { residual, handover } = faceChange(model, photo, removal, [0, 1]);
+    expect(handover).toBeDefined();
+    // Levels 0 and 1 hand over every pixel that changes: there the residual has no share left.
+    const full = handover!.weights.filter((w) => w === 1).length;
+    expect(full).toBeGreaterThan(64 * 64 * 0.5);
+    handover!.weights.forEach((w, p) => {
+      if (w === 1) expect([0, 1, 2].every((c) => residual[p * 3 + c] === 0)).toBe(true);
+    });
+    // Where the mask and the handover are whole, the edited photo is the drawing (up to resampling).
+    const edited = extractCrop(applyResiduals(photo, [{ frame, size: 64, residual, handover }]), frame, 64);
+    let compared = 0;
+    for (let y = 30; y < 46; y++) {
+      for (let x = 24; x < 40; x++) {
+        const whole = [-1, 0, 1].every((dy) =>
+          [-1, 0, 1].every((dx) => handover!.weights[(y + dy) * 64 + x + dx] === 1),
+        );
+        if (!whole) continue;
+        compared++;
+        for (let c = 0; c < 3; c++) {
+          const i = (y * 64 + x) * 3 + c;
+          expect(Math.abs(edited[i]! - handover!.drawing[i]!)).toBeLessThanOrEqual(3);
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(50);
   });
 
   it('edits inside the crop frame the user adjusted', async () => {

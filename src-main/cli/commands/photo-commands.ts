@@ -25,6 +25,7 @@ import { writeFileAtomic } from '../../core/util/atomic-write.js';
 import {
   columnEquals,
   finiteNumber,
+  handoverLevelsArg,
   labelledFaces,
   positiveInt,
   probability,
@@ -276,6 +277,11 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
     .option('--on <value>', 'expression value asked of neutral faces', finiteNumber, 1)
     .option('--off <value>', 'expression value asked of smiling faces', finiteNumber, 0)
+    .option(
+      '--handover <low,high>',
+      "where a removal changes the face's luma by more than low levels (wholly above high), the photo gives way to the model's drawing",
+      handoverLevelsArg,
+    )
     .action(
       (
         options: LabelledFacesOptions & {
@@ -285,6 +291,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
           model?: string;
           on: number;
           off: number;
+          handover?: [number, number];
         },
       ) =>
         run(async (reporter) => {
@@ -293,6 +300,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
               ...labelledFaces(options),
               smileOn: options.on,
               smileOff: options.off,
+              ...(options.handover ? { handover: options.handover } : {}),
               ...(options.split ? { split: options.split } : {}),
               ...(options.limit ? { limit: options.limit } : {}),
               ...(options.where ? { where: options.where } : {}),
@@ -393,6 +401,11 @@ function registerGridCommand(program: Command, run: RunCommand): void {
     .option('--count <n>', 'faces (from labels: half neutral, half smiling)', positiveInt, 16)
     .option('--cell <px>', 'side of each picture', positiveInt, 128)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
+    .option(
+      '--handover <low,high>',
+      "where a removal changes the face's luma by more than low levels (wholly above high), the photo gives way to the model's drawing",
+      handoverLevelsArg,
+    )
     .action(
       (options: {
         images?: string;
@@ -404,13 +417,17 @@ function registerGridCommand(program: Command, run: RunCommand): void {
         count: number;
         cell: number;
         model?: string;
+        handover?: [number, number];
       }) =>
         run(async (reporter) => {
           await withModel(options.model, async (model) => {
             const files = options.photos
               ? (await listPhotos(options.photos, false)).slice(0, options.count)
               : await balancedFaces(options);
-            await writeEditGrid(model, files, options.out, { cell: options.cell });
+            await writeEditGrid(model, files, options.out, {
+              cell: options.cell,
+              ...(options.handover ? { handover: options.handover } : {}),
+            });
             reporter.result({ out: options.out, faces: files }, () => options.out);
           });
         }),

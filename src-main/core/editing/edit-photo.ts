@@ -23,7 +23,7 @@ import {
 import type { ExpressionModel } from '../model/expression-model.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { fileExists } from '../util/file-exists.js';
-import { applyResidualsInPlace, editedRegion, faceResidual, readRegion, type Region } from './residual-edit.js';
+import { applyResidualsInPlace, editedRegion, faceChange, readRegion, type Region } from './residual-edit.js';
 
 /** Faces are found on a copy at most this large on its longer side, then mapped back (either detector itself works at 512). */
 export const detectionSide = 1024;
@@ -105,7 +105,7 @@ export async function editPhoto(file: string, model: ExpressionModel, request: P
   const residuals = faces.map((face, i) => ({
     frame: face.frame,
     size: model.config.size,
-    residual: faceResidual(model, area, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
+    ...faceChange(model, area, { frame: face.frame, source: edited[i]!.source, target: edited[i]!.target }),
   }));
   // Kept for the export, which lays only what changed over the source (see writeEditedPhoto).
   const unedited = alpha ? undefined : area.data.slice();

@@ -70,23 +70,113 @@ export function limitColour(residual: Float32Array, share: number): Float32Array
 }
 
 /**
- * The change the model makes to a face, as a residual at the model's size:
+ * Where a removal's change is this large (luma, 8-bit levels), the photo may
+ * give way to the model's drawing (see Handover): not below the first level,
+ * wholly above the second.
+ */
+export type HandoverLevels = readonly [low: number, high: number];
+
+/**
+ * The change the model makes to a face, at the model's size:
  * decode(crop, target) - decode(crop, source), in 8-bit pixel units, with its
  * colour limited (see residualColourShare). The difference cancels what the
  * model cannot reproduce (identity, detail), so only the expression change is
- * carried back to the photo.
+ * carried back to the photo, added to it.
  */
 export function faceResidual(model: ExpressionModel, photo: RgbImage | PhotoArea, edit: FaceEdit): Float32Array {
+  return faceChange(model, photo, edit).residual;
+}
+
+/**
+ * Added to the photo, a change cannot take away what the photo has and the
+ * target lacks: a smile's sharp teeth show through a mouth the model has
+ * closed. Where the change is large, a handover lets the photo give way to the
+ * model's own drawing of the face with the target label instead (`weights`, 0
+ * to 1 per crop pixel; the residual is scaled down by the same amount there).
+ * Removals only: on additions it cost identity for a third of the faces.
+ */
+export interface Handover {
+  weights: Float32Array;
+  /** the model's decode with the target label, 8-bit RGB at the model's size */
+  drawing: Uint8Array;
+}
+
+export interface FaceChange {
+  residual: Float32Array;
+  handover?: Handover;
+}
+
+/** faceResidual, and with `handoverLevels` a removal's handover (see Handover). */
+export function faceChange(
+  model: ExpressionModel,
+  photo: RgbImage | PhotoArea,
+  edit: FaceEdit,
+  handoverLevels?: HandoverLevels,
+): FaceChange {
   const size = model.config.size;
   const crop = extractCrop(photo, edit.frame, size);
-  const residual = tidyValues(() => {
+  const handingOver = handoverLevels !== undefined && edit.target < edit.source;
+  // With a handover, the drawing comes back in the same read, after the change.
+  const values = tidyValues(() => {
     const input = cropInput(crop, size);
     // A profile's edits are scaled to the strength of the model it was tuned from.
     const target = edit.source + model.editScale * (edit.target - edit.source);
     const [fromSource, toTarget] = model.predictMany(input, [[edit.source], [target]]);
-    return tf.mul(tf.sub(toTarget!, fromSource!), 127.5);
+    const change = tf.mul(tf.sub(toTarget!, fromSource!), 127.5);
+    if (!handingOver) return change;
+    return tf.concat([change, tf.round(tf.clipByValue(tf.mul(tf.add(toTarget!, 1), 127.5), 0, 255))]);
   });
-  return limitColour(residual, residualColourShare);
+  const pixels = size * size * 3;
+  const residual = values.slice(0, pixels);
+  if (!handingOver) return { residual: limitColour(residual, residualColourShare) };
+  const weights = handoverWeights(residual, size, handoverLevels);
+  limitColour(residual, residualColourShare);
+  for (let p = 0; p < weights.length; p++) {
+    for (let c = p * 3; c < p * 3 + 3; c++) residual[c] = residual[c]! * (1 - weights[p]!);
+  }
+  return { residual, handover: { weights, drawing: Uint8Array.from(values.subarray(pixels)) } };
+}
+
+/**
+ * Per crop pixel, how far the photo gives way to the model's drawing: a
+ * smooth step of the luma change between the two levels, widened by a pixel
+ * (the old detail's edges lie just outside where the change peaks) and
+ * softened by a 3 x 3 mean, so that its border does not show.
+ */
+export function handoverWeights(residual: Float32Array, size: number, [low, high]: HandoverLevels): Float32Array {
+  const [red, green, blue] = lumaWeights;
+  const step = new Float32Array(size * size);
+  for (let p = 0; p < step.length; p++) {
+    const luma = Math.abs(red * residual[p * 3]! + green * residual[p * 3 + 1]! + blue * residual[p * 3 + 2]!);
+    const t = Math.min(1, Math.max(0, (luma - low) / Math.max(high - low, 1e-6)));
+    step[p] = t * t * (3 - 2 * t);
+  }
+  return neighbourhood(neighbourhood(step, size, Math.max), size, (a, b) => a + b, 1 / 9);
+}
+
+/** Each pixel's 3 x 3 neighbourhood (clipped at the edges, where fewer are folded) folded by `fold`, times `scale`. */
+function neighbourhood(
+  values: Float32Array,
+  size: number,
+  fold: (a: number, b: number) => number,
+  scale = 1,
+): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      let folded = values[y * size + x]!;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy;
+          const xx = x + dx;
+          const inside = yy >= 0 && yy < size && xx >= 0 && xx < size;
+          if ((dx !== 0 || dy !== 0) && inside) folded = fold(folded, values[yy * size + xx]!);
+        }
+      }
+      out[y * size + x] = folded * scale;
+    }
+  }
+  return out;
 }
 
 /**
@@ -101,7 +191,7 @@ export function applyResiduals(photo: RgbImage, faces: FaceResidual[]): RgbImage
   return { ...photo, data };
 }
 
-export interface FaceResidual {
+export interface FaceResidual extends FaceChange {
   frame: CropFrame;
   residual: Float32Array;
   size: number;
@@ -112,7 +202,7 @@ export interface FaceResidual {
  * is edited in the box its faces reach (`readRegion`) without a whole-image copy.
  */
 export function applyResidualsInPlace(area: PhotoArea, faces: FaceResidual[]): void {
-  for (const face of faces) applyOne(area, face.frame, face.residual, face.size);
+  for (const face of faces) applyOne(area, face);
 }
 
 export interface Region {
@@ -155,7 +245,8 @@ export function readRegion(frames: CropFrame[], width: number, height: number): 
   return boundingBox(frames.flatMap((f) => [maskBounds(f, width, height), cropBounds(f, width, height)]));
 }
 
-function applyOne(area: PhotoArea, frame: CropFrame, residual: Float32Array, size: number): void {
+function applyOne(area: PhotoArea, face: FaceResidual): void {
+  const { frame, residual, size, handover } = face;
   const { data, left, top, width } = area;
   const cos = Math.cos(frame.angle);
   const sin = Math.sin(frame.angle);
@@ -210,9 +301,22 @@ function applyOne(area: PhotoArea, frame: CropFrame, residual: Float32Array, siz
       const w10 = weight * (1 - fx) * fy;
       const w11 = weight * fx * fy;
       const o = ((y - top) * width + x - left) * 3;
+      // How far the photo gives way to the model's drawing, over the weight the mask already gives.
+      const given = handover
+        ? handover.weights[i00 / 3]! * w00 +
+          handover.weights[i01 / 3]! * w01 +
+          handover.weights[i10 / 3]! * w10 +
+          handover.weights[i11 / 3]! * w11
+        : 0;
       for (let c = 0; c < 3; c++) {
-        const change =
+        let change =
           residual[i00 + c]! * w00 + residual[i01 + c]! * w01 + residual[i10 + c]! * w10 + residual[i11 + c]! * w11;
+        if (given > 0) {
+          const drawn = handover!.drawing;
+          const drawnValue =
+            (drawn[i00 + c]! * w00 + drawn[i01 + c]! * w01 + drawn[i10 + c]! * w10 + drawn[i11 + c]! * w11) / weight;
+          change += given * (drawnValue - data[o + c]!);
+        }
         const value = data[o + c]! + change;
         // (value + 0.5) | 0 is Math.round for the values in 0..255 here, at a fraction of its cost.
         data[o + c] = value < 0 ? 0 : value > 255 ? 255 : (value + 0.5) | 0;

@@ -1,4 +1,4 @@
-import { applyResiduals, decodedPixels, faceResidual } from '../editing/residual-edit.js';
+import { applyResiduals, decodedPixels, faceChange, type HandoverLevels } from '../editing/residual-edit.js';
 import { extractCrop, type CropFrame } from '../faces/alignment.js';
 import { descriptorDistance, detectFaces, judgeFace } from '../faces/detect-faces.js';
 import { readRgbImage, type RgbImage } from '../images/read-image.js';
@@ -14,6 +14,8 @@ export interface EvalOptions extends LabelledRowsOptions {
   smileOn?: number;
   /** expression value asked of smiling faces (default 0) */
   smileOff?: number;
+  /** hand removals over to the model's drawing where they change this much (see Handover); default: none */
+  handover?: HandoverLevels;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -67,7 +69,7 @@ export async function evaluateModel(model: ExpressionModel, options: EvalOptions
   for (const [i, row] of rows.entries()) {
     try {
       const targets = { on: options.smileOn ?? 1, off: options.smileOff ?? 0 };
-      results.push(await evaluateFace(model, await readRgbImage(row.path), row.label, targets));
+      results.push(await evaluateFace(model, await readRgbImage(row.path), row.label, targets, options.handover));
     } catch (error) {
       skipped.push({ file: row.file, reason: error instanceof Error ? error.message : String(error) });
     }
@@ -81,13 +83,14 @@ async function evaluateFace(
   image: RgbImage,
   label: number,
   targets: { on: number; off: number },
+  handover: HandoverLevels | undefined,
 ): Promise<FaceResult> {
   const frame = await faceFrame(image);
   const before = await judgeFace(image, frame);
   const smiling = label >= 0.5;
   const target = smiling ? targets.off : targets.on;
-  const residual = faceResidual(model, image, { frame, source: before.smile, target });
-  const edited = applyResiduals(image, [{ frame, residual, size: model.config.size }]);
+  const change = faceChange(model, image, { frame, source: before.smile, target }, handover);
+  const edited = applyResiduals(image, [{ frame, ...change, size: model.config.size }]);
   const after = await judgeFace(edited, frame);
   return {
     label,

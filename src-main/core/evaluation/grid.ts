@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { applyResiduals, faceResidual } from '../editing/residual-edit.js';
+import { applyResiduals, faceChange, type HandoverLevels } from '../editing/residual-edit.js';
 import { extractCrop, type CropFrame } from '../faces/alignment.js';
 import { judgeFace } from '../faces/detect-faces.js';
 import { readRgbImage, type RgbImage } from '../images/read-image.js';
@@ -21,6 +21,14 @@ export const defaultGridColumns: GridColumn[] = [
   { title: 'intensity 1.5', target: 1.5 },
 ];
 
+export interface GridOptions {
+  /** side of each picture in pixels (default 128) */
+  cell?: number;
+  columns?: GridColumn[];
+  /** hand removals over to the model's drawing where they change this much (see Handover) */
+  handover?: HandoverLevels;
+}
+
 /** One row of a grid: a photo (or crop), where its face is, and the expression it shows. */
 export interface GridFace {
   image: RgbImage;
@@ -38,7 +46,7 @@ export async function writeEditGrid(
   model: ExpressionModel,
   files: string[],
   out: string,
-  options: { cell?: number; columns?: GridColumn[] } = {},
+  options: GridOptions = {},
 ): Promise<void> {
   const faces: GridFace[] = [];
   for (const file of files) {
@@ -56,7 +64,7 @@ export async function writeEditGrid(
 export async function renderEditGrid(
   model: ExpressionModel,
   faces: GridFace[],
-  options: { cell?: number; columns?: GridColumn[] } = {},
+  options: GridOptions = {},
 ): Promise<Buffer> {
   const cell = options.cell ?? 128;
   const columns = options.columns ?? defaultGridColumns;
@@ -75,7 +83,7 @@ export async function renderEditGrid(
               {
                 frame,
                 size: model.config.size,
-                residual: faceResidual(model, image, { frame, source: smile, target: column.target }),
+                ...faceChange(model, image, { frame, source: smile, target: column.target }, options.handover),
               },
             ]);
       const pixels = extractCrop(shown, frame, cell);
