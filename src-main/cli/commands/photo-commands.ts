@@ -277,11 +277,7 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
     .option('--on <value>', 'expression value asked of neutral faces', finiteNumber, 1)
     .option('--off <value>', 'expression value asked of smiling faces', finiteNumber, 0)
-    .option(
-      '--handover <low,high>',
-      "where a removal changes the face's luma by more than low levels (wholly above high), the photo gives way to the model's drawing",
-      handoverLevelsArg,
-    )
+    .addOption(handoverOption())
     .action(
       (
         options: LabelledFacesOptions & {
@@ -370,6 +366,14 @@ function registerProbeCommand(program: Command, run: RunCommand): void {
     );
 }
 
+/** `--handover` of eval and grid: the levels of a removal's handover (see HandoverLevels). */
+function handoverOption(): Option {
+  return new Option(
+    '--handover <low,high>',
+    "where a removal changes the face's luma by more than low levels (wholly above high), the photo gives way to the model's drawing",
+  ).argParser(handoverLevelsArg);
+}
+
 /** A share as a percentage with one decimal, as the reports print them. */
 function percent(share: number): string {
   return `${(100 * share).toFixed(1)}%`;
@@ -401,11 +405,7 @@ function registerGridCommand(program: Command, run: RunCommand): void {
     .option('--count <n>', 'faces (from labels: half neutral, half smiling)', positiveInt, 16)
     .option('--cell <px>', 'side of each picture', positiveInt, 128)
     .option('--model <file>', 'model checkpoint (default: the shipped model)')
-    .option(
-      '--handover <low,high>',
-      "where a removal changes the face's luma by more than low levels (wholly above high), the photo gives way to the model's drawing",
-      handoverLevelsArg,
-    )
+    .addOption(handoverOption())
     .action(
       (options: {
         images?: string;

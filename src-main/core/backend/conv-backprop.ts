@@ -10,8 +10,9 @@ import { KernelScope } from './kernel-scope.js';
 /*
  * Convolution gradients written as forward convolutions or matrix products,
  * so that they run on the backend's fast (XNNPACK) Conv2D and products instead
- * of slow or missing backprop kernels. Both work for any stride, 'same'/'valid'/explicit padding and odd
- * sizes; they assume NHWC and dilation 1, which is all gradients ever need.
+ * of slow or missing backprop kernels. Both work for any stride,
+ * 'same'/'valid'/explicit padding and odd sizes; they assume NHWC and dilation
+ * 1, which is all gradients ever need.
  */
 
 type Shape4 = [number, number, number, number];

@@ -127,7 +127,7 @@ export function faceChange(
     return tf.concat([change, tf.round(tf.clipByValue(tf.mul(tf.add(toTarget!, 1), 127.5), 0, 255))]);
   });
   const pixels = size * size * 3;
-  const residual = values.slice(0, pixels);
+  const residual = values.subarray(0, pixels);
   if (!handingOver) return { residual: limitColour(residual, residualColourShare) };
   const weights = handoverWeights(residual, size, handoverLevels);
   limitColour(residual, residualColourShare);
@@ -193,7 +193,6 @@ export function applyResiduals(photo: RgbImage, faces: FaceResidual[]): RgbImage
 
 export interface FaceResidual extends FaceChange {
   frame: CropFrame;
-  residual: Float32Array;
   size: number;
 }
 
@@ -247,6 +246,7 @@ export function readRegion(frames: CropFrame[], width: number, height: number): 
 
 function applyOne(area: PhotoArea, face: FaceResidual): void {
   const { frame, residual, size, handover } = face;
+  const drawing = handover?.drawing;
   const { data, left, top, width } = area;
   const cos = Math.cos(frame.angle);
   const sin = Math.sin(frame.angle);
@@ -311,10 +311,10 @@ function applyOne(area: PhotoArea, face: FaceResidual): void {
       for (let c = 0; c < 3; c++) {
         let change =
           residual[i00 + c]! * w00 + residual[i01 + c]! * w01 + residual[i10 + c]! * w10 + residual[i11 + c]! * w11;
-        if (given > 0) {
-          const drawn = handover!.drawing;
+        if (drawing && given > 0) {
           const drawnValue =
-            (drawn[i00 + c]! * w00 + drawn[i01 + c]! * w01 + drawn[i10 + c]! * w10 + drawn[i11 + c]! * w11) / weight;
+            (drawing[i00 + c]! * w00 + drawing[i01 + c]! * w01 + drawing[i10 + c]! * w10 + drawing[i11 + c]! * w11) /
+            weight;
           change += given * (drawnValue - data[o + c]!);
         }
         const value = data[o + c]! + change;
