@@ -5,9 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
-import { evaluateModel } from '../../src-main/core/evaluation/evaluate.js';
+import { evaluateModel, sharpnessKeptAt } from '../../src-main/core/evaluation/evaluate.js';
 import { columnGroups, probeLatent, strongestColumn } from '../../src-main/core/evaluation/latent-probe.js';
-import { psnr, ssim } from '../../src-main/core/evaluation/image-metrics.js';
+import { detailSharpness, psnr, ssim } from '../../src-main/core/evaluation/image-metrics.js';
 import { defaultModelPath } from '../../src-main/core/model/default-model.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
 import { faceImages, faceLabels } from '../helpers/faces.js';
@@ -30,6 +30,72 @@ describe('image metrics', () => {
     const withNoise = ssim(a, noisy, size, size);
     expect(withNoise).toBeLessThan(0.95);
     expect(withNoise).toBeGreaterThan(ssim(a, unrelated, size, size));
+  });
+});
+
+describe('detail sharpness', () => {
+  const size = 40;
+  const whole = { top: 0, bottom: 1, left: 0, right: 1 };
+  // A grey texture with detail at every scale: noise over large soft shapes.
+  const random = seededRandom(11);
+  const texture = Float32Array.from({ length: size * size }, (_, i) => {
+    const x = i % size;
+    const y = Math.floor(i / size);
+    return 128 + 40 * Math.sin(x / 4) * Math.cos(y / 5) + (random() - 0.5) * 50;
+  });
+  const rgb = (grey: (v: number, i: number) => number) =>
+    Uint8Array.from({ length: size * size * 3 }, (_, i) => {
+      const p = Math.floor(i / 3);
+      return Math.min(255, Math.max(0, Math.round(grey(texture[p]!, p))));
+    });
+  const blurred = (values: Float32Array) =>
+    values.map((_, i) => {
+      const x = i % size;
+      const y = Math.floor(i / size);
+      let sum = 0;
+      let count = 0;
+      for (let yy = Math.max(0, y - 2); yy <= Math.min(size - 1, y + 2); yy++) {
+        for (let xx = Math.max(0, x - 2); xx <= Math.min(size - 1, x + 2); xx++) {
+          sum += values[yy * size + xx]!;
+          count++;
+        }
+      }
+      return sum / count;
+    });
+
+  it('falls when the area is blurred, not when its contrast changes', () => {
+    const sharp = detailSharpness(
+      rgb((v) => v),
+      size,
+      size,
+      whole,
+    );
+    const soft = blurred(texture);
+    const blurredSharpness = detailSharpness(
+      rgb((_, p) => soft[p]!),
+      size,
+      size,
+      whole,
+    );
+    const halfContrast = detailSharpness(
+      rgb((v) => 128 + (v - 128) / 2),
+      size,
+      size,
+      whole,
+    );
+    expect(blurredSharpness / sharp).toBeLessThan(0.5);
+    expect(halfContrast / sharp).toBeGreaterThan(0.95);
+    expect(halfContrast / sharp).toBeLessThan(1.05);
+  });
+
+  it('reads only the box it is given', () => {
+    const soft = blurred(texture);
+    // The left half blurred, the right half as it was.
+    const halves = rgb((v, p) => (p % size < size / 2 ? soft[p]! : v));
+    const left = detailSharpness(halves, size, size, { top: 0, bottom: 1, left: 0, right: 0.4 });
+    const right = detailSharpness(halves, size, size, { top: 0, bottom: 1, left: 0.6, right: 1 });
+    expect(left / right).toBeLessThan(0.5);
+    expect(detailSharpness(new Uint8Array(size * size * 3).fill(90), size, size, whole)).toBeNaN();
   });
 });
 
@@ -79,6 +145,32 @@ describe('evaluation on labelled crops', () => {
     expect(kept).toBeCloseTo(report.identityKeptShare * report.n, 6);
     const agreed = report.smileOnCeiling * report.smileOffCount + report.smileOffCeiling * report.smileOnCount;
     expect(agreed).toBeCloseTo(report.judgeAgreement * report.n, 6);
+    expect(report.mouthSharpnessKept).toBeGreaterThanOrEqual(0);
+    expect(report.mouthSharpnessKept).toBeLessThanOrEqual(1);
+    expect(report.mouthSharpnessMedian).toBeGreaterThan(0);
+  });
+
+  it("sees a mouth redrawn at the model's size lose the photo's sharpness", async () => {
+    const shipped = await ExpressionModel.load(defaultModelPath());
+    try {
+      const smiling = {
+        imagesDir: faceImages,
+        labelsCsv: faceLabels,
+        labelColumn: 'smiling',
+        split: 'test',
+        limit: 6,
+        where: { column: 'smiling', value: '1' },
+      };
+      // Added to the photo, the change keeps its detail; handed over from the first level, the 64 px drawing replaces it.
+      const added = await evaluateModel(shipped, smiling);
+      const redrawn = await evaluateModel(shipped, { ...smiling, handover: [0, 1] });
+      expect(added.smileOffCount).toBe(6);
+      expect(added.mouthSharpnessMedian).toBeGreaterThan(sharpnessKeptAt);
+      expect(redrawn.mouthSharpnessMedian).toBeLessThan(added.mouthSharpnessMedian - 0.15);
+      expect(redrawn.mouthSharpnessKept).toBeLessThan(added.mouthSharpnessKept);
+    } finally {
+      shipped.dispose();
+    }
   });
 });
 

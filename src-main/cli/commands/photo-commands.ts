@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { defaultBatchThreads, listPhotos, runBatch } from '../../core/editing/batch.js';
 import { editPhoto, findPhotoFaces, freeOutputName, writeEditedPhoto } from '../../core/editing/edit-photo.js';
 import { writePair, type PairLayout } from '../../core/editing/pairs.js';
-import { evaluateModel } from '../../core/evaluation/evaluate.js';
+import { evaluateModel, sharpnessKeptAt } from '../../core/evaluation/evaluate.js';
 import { writeEditGrid } from '../../core/evaluation/grid.js';
 import { probeLatent, type StrongestColumn } from '../../core/evaluation/latent-probe.js';
 import { readLabelledRows } from '../../core/training/dataset.js';
@@ -310,6 +310,8 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                 `identity   median descriptor distance ${report.identityDistanceMedian.toFixed(3)}, ${percent(report.identityKeptShare)} under 0.45 ` +
                   `(${percent(report.identityKeptOn)} of smile-on edits, ${percent(report.identityKeptOff)} of smile-off edits)`,
                 `reconstruction  PSNR ${report.psnr.toFixed(2)} dB, SSIM ${report.ssim.toFixed(3)}`,
+                `mouth sharpness  median ${report.mouthSharpnessMedian.toFixed(2)} of the photo's, ` +
+                  `${percent(report.mouthSharpnessKept)} of edits keep ${sharpnessKeptAt} of it or more`,
                 `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces ` +
                   `(reads ${percent(report.smileOnCeiling)} of real smiles as smiling, ` +
                   `${percent(report.smileOffCeiling)} of neutral faces as not smiling)`,
