@@ -129,6 +129,9 @@ describe('evaluation on labelled crops', () => {
       'judgeAgreement',
       'smileOnCeiling',
       'smileOffCeiling',
+      'mouthSharpnessKept',
+      'mouthSharpnessKeptOn',
+      'mouthSharpnessKeptOff',
       'ssim',
     ] as const;
     for (const key of shares) {
@@ -145,8 +148,9 @@ describe('evaluation on labelled crops', () => {
     expect(kept).toBeCloseTo(report.identityKeptShare * report.n, 6);
     const agreed = report.smileOnCeiling * report.smileOffCount + report.smileOffCeiling * report.smileOnCount;
     expect(agreed).toBeCloseTo(report.judgeAgreement * report.n, 6);
-    expect(report.mouthSharpnessKept).toBeGreaterThanOrEqual(0);
-    expect(report.mouthSharpnessKept).toBeLessThanOrEqual(1);
+    const sharp =
+      report.mouthSharpnessKeptOn * report.smileOnCount + report.mouthSharpnessKeptOff * report.smileOffCount;
+    expect(sharp).toBeCloseTo(report.mouthSharpnessKept * report.n, 6);
     expect(report.mouthSharpnessMedian).toBeGreaterThan(0);
   });
 
@@ -167,7 +171,7 @@ describe('evaluation on labelled crops', () => {
       expect(added.smileOffCount).toBe(6);
       expect(added.mouthSharpnessMedian).toBeGreaterThan(sharpnessKeptAt);
       expect(redrawn.mouthSharpnessMedian).toBeLessThan(added.mouthSharpnessMedian - 0.15);
-      expect(redrawn.mouthSharpnessKept).toBeLessThan(added.mouthSharpnessKept);
+      expect(redrawn.mouthSharpnessKeptOff).toBeLessThan(added.mouthSharpnessKeptOff);
     } finally {
       shipped.dispose();
     }

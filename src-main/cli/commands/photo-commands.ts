@@ -311,7 +311,8 @@ export function registerPhotoCommands(program: Command, run: RunCommand): void {
                   `(${percent(report.identityKeptOn)} of smile-on edits, ${percent(report.identityKeptOff)} of smile-off edits)`,
                 `reconstruction  PSNR ${report.psnr.toFixed(2)} dB, SSIM ${report.ssim.toFixed(3)}`,
                 `mouth sharpness  median ${report.mouthSharpnessMedian.toFixed(2)} of the photo's, ` +
-                  `${percent(report.mouthSharpnessKept)} of edits keep ${sharpnessKeptAt} of it or more`,
+                  `${percent(report.mouthSharpnessKept)} of edits keep ${sharpnessKeptAt} of it or more ` +
+                  `(${percent(report.mouthSharpnessKeptOn)} of smile-on edits, ${percent(report.mouthSharpnessKeptOff)} of smile-off edits)`,
                 `judge agrees with the labels on ${percent(report.judgeAgreement)} of the unedited faces ` +
                   `(reads ${percent(report.smileOnCeiling)} of real smiles as smiling, ` +
                   `${percent(report.smileOffCeiling)} of neutral faces as not smiling)`,

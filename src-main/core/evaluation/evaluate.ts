@@ -56,6 +56,9 @@ export interface EvalReport {
    */
   mouthSharpnessMedian: number;
   mouthSharpnessKept: number;
+  /** the same share among the smile-on edits and among the smile-off edits */
+  mouthSharpnessKeptOn: number;
+  mouthSharpnessKeptOff: number;
   /**
    * The same per direction: the share of faces labelled smiling that it reads as
    * smiling (what a smile-on edit can hope for), and of neutral faces it reads
@@ -142,6 +145,8 @@ function reconstruction(model: ExpressionModel, image: RgbImage, frame: CropFram
   return { psnr: psnr(crop, decoded), ssim: ssim(crop, decoded, size, size) };
 }
 
+const keepsSharpness = (r: FaceResult) => r.mouthSharpness >= sharpnessKeptAt;
+
 function summarise(results: FaceResult[], skipped: EvalReport['skipped']): EvalReport {
   const share = (items: FaceResult[], test: (r: FaceResult) => boolean) =>
     items.length === 0 ? 0 : items.filter(test).length / items.length;
@@ -166,7 +171,9 @@ function summarise(results: FaceResult[], skipped: EvalReport['skipped']): EvalR
     ssim: mean(results.map((r) => r.ssim)),
     judgeAgreement: share(results, (r) => r.judgedBefore >= 0.5 === r.label >= 0.5),
     mouthSharpnessMedian: median(results.map((r) => r.mouthSharpness)),
-    mouthSharpnessKept: share(results, (r) => r.mouthSharpness >= sharpnessKeptAt),
+    mouthSharpnessKept: share(results, keepsSharpness),
+    mouthSharpnessKeptOn: share(neutral, keepsSharpness),
+    mouthSharpnessKeptOff: share(smiling, keepsSharpness),
     smileOnCeiling: share(smiling, (r) => r.judgedBefore >= 0.5),
     smileOffCeiling: share(neutral, (r) => r.judgedBefore < 0.5),
     skipped,
