@@ -99,6 +99,8 @@ export const holdoutFiguresSchema = z.object({
   identityDistance: z.number().nullable(),
   /** reconstruction PSNR in dB */
   psnr: z.number().nullable(),
+  /** share of edits whose mouth stays as sharp as the photo's (what the expression classifier does not see) */
+  mouthSharpnessKept: z.number().nullable(),
 });
 export type HoldoutFigures = z.infer<typeof holdoutFiguresSchema>;
 

@@ -37,6 +37,7 @@ function figures(metrics: Record<string, number>, prefix: string): HoldoutFigure
     expressionSuccess: pick('expressionSuccess'),
     identityDistance: pick('identityDistance'),
     psnr: pick('psnr'),
+    mouthSharpnessKept: pick('mouthSharpnessKept'),
   };
 }
 

@@ -37,9 +37,10 @@ export function describeMetrics(metrics: Record<string, number>): { lines: Metri
 
   const kept = take('identityKeptShare');
   const median = take('identityDistanceMedian');
+  const keptByDirection = byDirection(take('identityKeptOn'), take('identityKeptOff'));
   if (kept !== undefined) {
     const detail = `face-descriptor distance under 0.45${median === undefined ? '' : `; median ${median.toFixed(3)}`}`;
-    lines.push({ label: 'Identity kept', value: percent(kept), detail });
+    lines.push({ label: 'Identity kept', value: percent(kept), detail: detail + keptByDirection });
   } else if (median !== undefined) {
     lines.push({ label: 'Identity distance', value: median.toFixed(3), detail: 'median, lower is better' });
   }
@@ -49,6 +50,15 @@ export function describeMetrics(metrics: Record<string, number>): { lines: Metri
   if (psnr !== undefined) {
     const detail = `with the true label${ssim === undefined ? '' : `; SSIM ${ssim.toFixed(3)}`}`;
     lines.push({ label: 'Reconstruction', value: `${psnr.toFixed(1)} dB`, detail });
+  }
+
+  const sharp = take('mouthSharpnessKept');
+  const sharpMedian = take('mouthSharpnessMedian');
+  const sharpByDirection = byDirection(take('mouthSharpnessKeptOn'), take('mouthSharpnessKeptOff'));
+  if (sharp !== undefined) {
+    const median = sharpMedian === undefined ? '' : `; median ${sharpMedian.toFixed(2)}`;
+    const detail = `edits whose mouth keeps the photo's sharpness, which the classifier does not see${median}`;
+    lines.push({ label: 'Mouth kept sharp', value: percent(sharp), detail: detail + sharpByDirection });
   }
 
   const agreement = take('judgeAgreement');
@@ -62,6 +72,12 @@ export function describeMetrics(metrics: Record<string, number>): { lines: Metri
 
   for (const [name, value] of left) lines.push({ label: humanName(name), value: formatFigure(name, value) });
   return faces === undefined ? { lines } : { lines, faces };
+}
+
+/** " (93.5% of smiles added, 97.9% of smiles removed)" where both are known */
+function byDirection(added: number | undefined, removed: number | undefined): string {
+  if (added === undefined || removed === undefined) return '';
+  return ` (${percent(added)} of smiles added, ${percent(removed)} of smiles removed)`;
 }
 
 /** "identityKeptShare" → "Identity kept share" */

@@ -12,7 +12,7 @@ import { untrainedBase } from '../fixtures/finetune.js';
 let root: string;
 let base: string;
 
-const metrics = (identityDistance: number): HoldoutMetrics => ({
+const metrics = (identityDistance: number, mouthSharpnessKept = 0.9): HoldoutMetrics => ({
   faces: 4,
   expressionSuccess: 0.75,
   smileOnSuccess: 1,
@@ -23,6 +23,7 @@ const metrics = (identityDistance: number): HoldoutMetrics => ({
   identityKeptShare: 1,
   psnr: 24.5,
   ssim: 0.8,
+  mouthSharpnessKept,
 });
 
 function record(id: string, from: string, profileId?: string): ProfileRecord {
@@ -36,7 +37,7 @@ function record(id: string, from: string, profileId?: string): ProfileRecord {
     preset: 'balanced',
     settings: { steps: [160, 80, 0], learningRate: 2e-5, mu: 0.01, batchSize: 16, seed: 1 },
     secondsTraining: 200,
-    metrics: { base: metrics(0.3), tuned: metrics(0.2) },
+    metrics: { base: metrics(0.3, 1), tuned: metrics(0.2, 0.75) },
   };
 }
 
@@ -118,12 +119,21 @@ describe('profiles', () => {
       identityKeptShare: 1,
       psnr: 24.5,
       ssim: 0.8,
+      mouthSharpnessKept: 0.75,
       baseExpressionSuccess: 0.75,
       baseIdentityDistance: 0.3,
       baseIdentityKeptShare: 1,
       basePsnr: 24.5,
       baseSsim: 0.8,
+      baseMouthSharpnessKept: 1,
       holdoutFaces: 4,
     });
+    // A profile measured before the mouth's sharpness was has no such figure, and none is made up.
+    const older = record('y', base);
+    const tuned = metrics(0.2);
+    delete (tuned as Partial<HoldoutMetrics>).mouthSharpnessKept;
+    const flat = flatMetrics({ ...older, metrics: { tuned } });
+    expect(flat).not.toHaveProperty('mouthSharpnessKept');
+    expect(flat['expressionSuccess']).toBe(0.75);
   });
 });

@@ -41,6 +41,32 @@ describe('describeMetrics', () => {
     ]);
   });
 
+  it("reads identity and the mouth's sharpness by direction of edit where the report has them", () => {
+    const { lines } = describeMetrics({
+      identityKeptShare: 0.957,
+      identityDistanceMedian: 0.3246,
+      identityKeptOn: 0.935,
+      identityKeptOff: 0.979,
+      mouthSharpnessKept: 0.947,
+      mouthSharpnessMedian: 0.932,
+      mouthSharpnessKeptOn: 0.935,
+      mouthSharpnessKeptOff: 0.959,
+    });
+    expect(lines).toEqual([
+      {
+        label: 'Identity kept',
+        value: '95.7%',
+        detail: 'face-descriptor distance under 0.45; median 0.325 (93.5% of smiles added, 97.9% of smiles removed)',
+      },
+      {
+        label: 'Mouth kept sharp',
+        value: '94.7%',
+        detail:
+          "edits whose mouth keeps the photo's sharpness, which the classifier does not see; median 0.93 (93.5% of smiles added, 95.9% of smiles removed)",
+      },
+    ]);
+  });
+
   it('lists figures it does not know under their own names, and leaves out parts that are missing', () => {
     const { lines, faces } = describeMetrics({ smileOnSuccess: 0.5, validationAccuracy: 0.75, steps: 1200 });
     expect(faces).toBeUndefined();

@@ -249,6 +249,9 @@ describe('a fine-tune from the services', () => {
     expect(profile.comparison?.faces).toBeGreaterThan(0);
     expect(profile.comparison?.base?.psnr).toBeGreaterThan(0);
     expect(profile.comparison?.tuned.expressionSuccess).toBeGreaterThanOrEqual(0);
+    // Measured on the held-out faces like the rest, for the base and the tune alike.
+    expect(profile.comparison?.tuned.mouthSharpnessKept).toBeGreaterThanOrEqual(0);
+    expect(profile.comparison?.base?.mouthSharpnessKept).toBeLessThanOrEqual(1);
     const record = JSON.parse(await readFile(path.join(root, 'data', 'models', 'anna.json'), 'utf8'));
     expect(record.settings).toMatchObject({ steps: [4, 2, 0], trained: 'all' });
     // Started without a preset: the services chose the default they offer.

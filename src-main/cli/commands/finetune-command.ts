@@ -362,12 +362,14 @@ function metricsTable(metrics: ProfileRecord['metrics']): string[] {
     row('identity distance (median)', (m) => m.identityDistance, 3),
     row('identity kept (< 0.45)', (m) => m.identityKeptShare, 2),
     row('reconstruction PSNR (dB)', (m) => m.psnr, 2),
+    row('mouth kept sharp', (m) => m.mouthSharpnessKept ?? null, 2),
   ];
 }
 
-type Metrics = Omit<HoldoutMetrics, 'identityDistance' | 'psnr'> & {
+type Metrics = Omit<HoldoutMetrics, 'identityDistance' | 'psnr' | 'mouthSharpnessKept'> & {
   identityDistance: number | null;
   psnr: number | null;
+  mouthSharpnessKept?: number | undefined;
 };
 
 function cell(value: number | null | undefined, digits: number): string {

@@ -30,6 +30,8 @@ export interface HoldoutMetrics {
   /** reconstruction with the true label, dB */
   psnr: number;
   ssim: number;
+  /** share of edits whose mouth keeps its sharpness (see sharpnessKeptAt): a tune that draws blurs loses it */
+  mouthSharpnessKept: number;
 }
 
 export type PreviewEvent =
@@ -164,6 +166,7 @@ export function holdoutMetrics(report: EvalReport): HoldoutMetrics {
     identityKeptShare: report.identityKeptShare,
     psnr: report.psnr,
     ssim: report.ssim,
+    mouthSharpnessKept: report.mouthSharpnessKept,
   };
 }
 

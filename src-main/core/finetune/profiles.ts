@@ -29,6 +29,8 @@ const metricsSchema = z.object({
   identityKeptShare: z.number(),
   psnr: z.number().nullable(),
   ssim: z.number(),
+  /** absent from profiles measured before it was */
+  mouthSharpnessKept: z.number().optional(),
 });
 
 export const profileRecordSchema = z.object({
@@ -235,7 +237,15 @@ export function flatMetrics(record: ProfileRecord): Record<string, number> {
   const out: Record<string, number> = {};
   const add = (prefix: string, metrics: HoldoutMetrics | z.infer<typeof metricsSchema> | undefined) => {
     if (!metrics) return;
-    for (const key of ['expressionSuccess', 'identityDistance', 'identityKeptShare', 'psnr', 'ssim'] as const) {
+    const keys = [
+      'expressionSuccess',
+      'identityDistance',
+      'identityKeptShare',
+      'psnr',
+      'ssim',
+      'mouthSharpnessKept',
+    ] as const;
+    for (const key of keys) {
       const value = metrics[key];
       if (typeof value === 'number' && Number.isFinite(value)) {
         out[prefix ? `${prefix}${key[0]!.toUpperCase()}${key.slice(1)}` : key] = value;
