@@ -56,8 +56,8 @@ export function describeMetrics(metrics: Record<string, number>): { lines: Metri
   const sharpMedian = take('mouthSharpnessMedian');
   const sharpByDirection = byDirection(take('mouthSharpnessKeptOn'), take('mouthSharpnessKeptOff'));
   if (sharp !== undefined) {
-    const median = sharpMedian === undefined ? '' : `; median ${sharpMedian.toFixed(2)}`;
-    const detail = `edits whose mouth keeps the photo's sharpness, which the classifier does not see${median}`;
+    const medianText = sharpMedian === undefined ? '' : `; median ${sharpMedian.toFixed(2)}`;
+    const detail = `edits whose mouth keeps the photo's sharpness, which the classifier does not see${medianText}`;
     lines.push({ label: 'Mouth kept sharp', value: percent(sharp), detail: detail + sharpByDirection });
   }
 
