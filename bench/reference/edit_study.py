@@ -23,14 +23,14 @@ a strip of 8 test faces edited at each of them, and writes its final model as OU
 `mien eval` and `mien grid` read. Environment as train_reference.py's, and INIT (the model file continued;
 default: the shipped model).
 """
-import json, os, struct, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
 import train_reference as ref
+from mien_torch import Critic, change_weights, outside_mouth, read_mien
 from train_reference import DEV, OUT, WORK, Paper, batch_of, evaluate, load_faces, log, write_mien
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,65 +55,6 @@ STUDIES = {
 }
 
 
-def read_mien(path, model):
-    """Loads a paper-preset Mien model file into `model` (the inverse of Paper.export)."""
-    data = open(path, 'rb').read()
-    assert data[:8] == b'MIENCKPT', f'{path} is not a Mien model file'
-    length = struct.unpack('<I', data[8:12])[0]
-    header = json.loads(data[12:12 + length])
-    payload = data[12 + length:]
-    found = {}
-    for e in header['tensors']:
-        dtype = '<f2' if e['dtype'] == 'float16' else '<f4'
-        count = int(np.prod(e['shape'])) if e['shape'] else 1
-        arr = np.frombuffer(payload, dtype=dtype, count=count, offset=e['offset']).reshape(e['shape'])
-        found[e['name']] = torch.tensor(arr.astype(np.float32))
-    with torch.no_grad():
-        # export() gives views in the file's layout ([kh, kw, in, out] filters, [in, out] dense weights).
-        for name, view in model.export():
-            view.copy_(found[name].reshape(view.shape))
-
-
-class Critic(nn.Module):
-    """realism-critic.ts: three 4x4 stride-2 layers (32, 64, 128), then a realism and a projection reading."""
-
-    def __init__(self):
-        super().__init__()
-        self.convs = nn.ModuleList([nn.Conv2d(3, 32, 4, 2, 1), nn.Conv2d(32, 64, 4, 2, 1), nn.Conv2d(64, 128, 4, 2, 1)])
-        self.patch = nn.Conv2d(128, 1, 3, 1, 1)
-        self.projection = nn.Conv2d(128, 1, 3, 1, 1, bias=False)
-
-    def forward(self, x, labels):
-        h = x
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), 0.2)
-        direction = (labels * 2 - 1).view(-1, 1, 1, 1)
-        return self.patch(h) + self.projection(h) * direction
-
-    def loss(self, real, labels, edited, targets, weights):
-        def bce(logits, target):
-            return (F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction='none')
-                    * weights).mean()
-        not_real = bce(self(edited, targets), 0.0) + bce(self(real, 1 - labels), 0.0)
-        return bce(self(real, labels), 1.0) + 0.5 * not_real
-
-    def realism_loss(self, edited, targets, weights):
-        logits = self(edited, targets)
-        return (F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction='none') * weights).mean()
-
-
-def change_weights(real, edited):
-    """One weight per 8x8 patch: how much the edit changed it, averaging 1 per face; no gradient."""
-    per_patch = F.avg_pool2d((edited - real).abs(), 8).mean(1, keepdim=True)
-    return (per_patch / (per_patch.mean((1, 2, 3), keepdim=True) + 1e-6)).detach()
-
-
-def outside_mouth(size):
-    mask = torch.ones(1, 1, size, size, device=DEV)
-    mask[:, :, int(np.ceil(0.6 * size)):int(np.ceil(0.9 * size)), int(np.ceil(0.28 * size)):int(np.ceil(0.72 * size))] = 0
-    return mask
-
-
 @torch.no_grad()
 def strip(model, faces, labels):
     """One row of edited faces (flipped labels, as the app edits), uint8 HWC."""
@@ -130,7 +71,7 @@ def study(name, budget):
     torch.manual_seed(1)
     train_set, test_set = load_faces()
     model = Paper().to(DEV)
-    read_mien(INIT, model)
+    model.load_named(read_mien(INIT)[1])
     judge = torch.load(os.path.join(WORK, 'judge.pt'), weights_only=False).eval()
     classifier_file = f"cls-robust-{cfg['robust']}.pt" if cfg.get('robust') else 'cls.pt'
     classifier = torch.load(os.path.join(WORK, classifier_file), weights_only=False).eval()
@@ -141,7 +82,7 @@ def study(name, budget):
     opt_ae = torch.optim.Adam(model.ae_params(), 2e-4, betas=(0.5, 0.999))
     opt_dis = torch.optim.Adam(model.dis_params(), 2e-4, betas=(0.5, 0.999))
     opt_critic = critic and torch.optim.Adam(critic.parameters(), 2e-4 * cfg['critic_lr'], betas=(0.5, 0.999))
-    mask = outside_mouth(ref.SIZE)
+    mask = outside_mouth(ref.SIZE, DEV)
     gen = torch.Generator(device=DEV).manual_seed(7)
     # The same 8 test faces in every strip: 4 neutral, then 4 smiling.
     tx, ty = test_set

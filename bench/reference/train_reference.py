@@ -14,12 +14,15 @@ Environment: FACES (folder with images/ and labels.csv; default ./faces), OUT (w
 metrics.jsonl go), BUDGET (seconds, default 360), FINALS (configurations saved at the end; default ab).
 Needs torch and pillow, and a CUDA device.
 """
-import csv, hashlib, json, math, os, struct, sys, time
+import csv, json, math, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
+
+import mien_torch
+from mien_torch import PaperNetwork
 
 FACES = os.environ.get('FACES', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'faces'))
 WORK = '/tmp/study'
@@ -77,60 +80,22 @@ def batch_of(data, n, gen, brightness=0.1):
 
 # ---- networks (layouts match src-main/core/model/network.ts) ----------------------------
 
-class Paper(nn.Module):
+class Paper(PaperNetwork):
+    """mien_torch's network at SIZE, under the names the scripts here use."""
+
     preset = 'paper'
 
     def __init__(self):
-        super().__init__()
-        layers = int(math.log2(SIZE)) - 1
-        enc = [512 // 2 ** (layers - 1 - i) for i in range(layers)]
-        dec = enc[:-1][::-1] + [3]
-        self.enc = nn.ModuleList()
-        c = 3
-        for o in enc:
-            self.enc.append(nn.Conv2d(c, o, 4, 2, 1))
-            c = o
-        self.dec = nn.ModuleList()
-        for o in dec:
-            self.dec.append(nn.Conv2d(c + 1, o, 4, 1, 0))
-            c = o
-        self.dis = nn.Sequential(nn.Linear(2048, 512), nn.LeakyReLU(0.2), nn.Linear(512, 512), nn.LeakyReLU(0.2),
-                                 nn.Linear(512, 2))
-
-    def encode(self, x):
-        for layer in self.enc:
-            x = F.leaky_relu(layer(x), 0.2)
-        return x
-
-    def decode(self, z, y):
-        h = z
-        for i, layer in enumerate(self.dec):
-            n, _, H, W = h.shape
-            h = torch.cat([h, y.view(n, 1, 1, 1).expand(n, 1, H, W)], 1)
-            h = F.interpolate(h, scale_factor=2, mode='nearest')
-            h = layer(F.pad(h, (1, 2, 1, 2)))  # TF 'same' for a 4x4 stride-1 filter: 1 before, 2 after
-            h = torch.relu(h) if i < len(self.dec) - 1 else torch.tanh(h)
-        return h
-
-    def discriminate(self, z):
-        return self.dis(z.permute(0, 2, 3, 1).reshape(z.shape[0], -1))
-
-    def dis_params(self):
-        return list(self.dis.parameters())
-
-    def ae_params(self):
-        return list(self.enc.parameters()) + list(self.dec.parameters())
+        super().__init__(SIZE)
 
     def export(self):
-        t = []
-        for i, l in enumerate(self.enc):
-            t += [(f'encoder.{i}.filter', l.weight.permute(2, 3, 1, 0)), (f'encoder.{i}.bias', l.bias)]
-        for i, l in enumerate(self.dec):
-            t += [(f'decoder.{i}.filter', l.weight.permute(2, 3, 1, 0)), (f'decoder.{i}.bias', l.bias)]
-        for j, k in enumerate([0, 2, 4]):
-            l = self.dis[k]
-            t += [(f'discriminator.dense{j}.weights', l.weight.t()), (f'discriminator.dense{j}.bias', l.bias)]
-        return t
+        return self.named_tensors()
+
+    def dis_params(self):
+        return list(self.discriminator.parameters())
+
+    def ae_params(self):
+        return self.autoencoder_parameters()
 
 
 def bn_export(name, bn):
@@ -213,24 +178,7 @@ class Fader(nn.Module):
 
 
 def write_mien(path, model, meta):
-    entries, payload, off = [], [], 0
-    for name, tensor in model.export():
-        arr = tensor.detach().float().cpu().numpy().astype(np.float16)
-        b = np.ascontiguousarray(arr).astype('<f2').tobytes()
-        entries.append(dict(name=name, shape=list(arr.shape), dtype='float16', offset=off, byteLength=len(b)))
-        payload.append(b)
-        off += len(b)
-    h = hashlib.sha256()
-    for p in payload:
-        h.update(p)
-    header = dict(format=1, kind='model', config=dict(preset=model.preset, size=SIZE, attribute='smiling'),
-                  createdAt=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), meta=meta, tensors=entries,
-                  payloadSha256=h.hexdigest())
-    hb = json.dumps(header).encode()
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(b'MIENCKPT' + struct.pack('<I', len(hb)) + hb + b''.join(payload))
-    os.replace(tmp, path)
+    mien_torch.write_mien(path, SIZE, 'smiling', meta, model.export(), preset=model.preset)
 
 
 # ---- classifiers -----------------------------------------------------------------------

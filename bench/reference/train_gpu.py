@@ -1,0 +1,287 @@
+"""Trains the paper's network on a CUDA GPU with PyTorch and writes a Mien checkpoint.
+
+The product trains with TensorFlow.js (`mien train`); this script is the same model, losses
+and data pipeline for a machine with an NVIDIA GPU, where a run of minutes sees as many faces
+as days on a laptop's CPU. Its output is a `.mien` model file that `mien eval` and the app load
+as they load any other. See README.md beside it for what matches the TypeScript trainer and why.
+
+Runs are bounded by wall-clock time, not steps: each phase is a share of `--seconds`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mien_torch import (
+    Classifier,
+    Critic,
+    PaperNetwork,
+    change_weights,
+    decode_face,
+    edit_mask,
+    outside_mouth,
+    product_edit,
+    read_mien,
+    write_mien,
+)
+
+def load_split(images: str, labels: str, split: str, size: int, column: str, with_labels: list[str]):
+    """uint8 faces [n, size, size, 3] and float labels: the column, or the mean of several (`--label-with`)."""
+    with open(labels, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    columns = [column, *with_labels]
+    values = np.array([np.mean([float(r[c]) for c in columns]) for r in rows], dtype=np.float32)
+    with ThreadPoolExecutor(16) as pool:
+        faces = list(pool.map(lambda r: decode_face(os.path.join(images, r["file"]), size), rows))
+    return np.stack(faces), values
+
+
+# ---- training --------------------------------------------------------------------------------
+
+
+def to_images(faces: torch.Tensor) -> torch.Tensor:
+    return faces.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def augmented(faces: torch.Tensor, brightness: float) -> torch.Tensor:
+    images = to_images(faces)
+    flip = torch.rand(images.shape[0], device=images.device) < 0.5
+    images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+    shift = (torch.rand(images.shape[0], 1, 1, 1, device=images.device) * 2 - 1) * brightness
+    return (images + shift).clamp(-1, 1)
+
+
+def train_classifier(faces, labels, size, steps, robustness, device, log):
+    """expression-classifier.ts train: Adam 1e-3, PGD within an L2 radius grown over the first half."""
+    classifier = Classifier(size).to(device)
+    optimiser = torch.optim.Adam(classifier.parameters(), 1e-3, betas=(0.9, 0.999))
+    classes = (labels >= 0.5).long()
+    for step in range(steps):
+        index = torch.randint(0, faces.shape[0], (64,), device=device)
+        images, target = augmented(faces[index], 0.1), classes[index]
+        radius = robustness * min(1.0, (step + 1) / max(1, steps / 2))
+        if radius > 0:
+            images = worst_within(classifier, images, target, radius)
+        loss = F.cross_entropy(classifier(images), target)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        if (step + 1) % 500 == 0:
+            log(dict(classifier_step=step + 1, loss=round(loss.item(), 4)))
+    for p in classifier.parameters():
+        p.requires_grad_(False)
+    return classifier.eval()
+
+
+def worst_within(classifier, images, target, radius, attack_steps=5):
+    offset = torch.zeros_like(images)
+    step_size = 2.5 * radius / attack_steps
+    norms = lambda t: t.flatten(1).norm(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
+    for _ in range(attack_steps):
+        offset.requires_grad_(True)
+        (gradient,) = torch.autograd.grad(F.cross_entropy(classifier(images + offset), target), offset)
+        moved = offset.detach() + gradient * (step_size / norms(gradient))
+        offset = moved * torch.clamp(radius / norms(moved), max=1.0)
+    return (images + offset).detach()
+
+
+def ramp(progress: float, start: float, length: float) -> float:
+    """0 before `start`, rising linearly to 1 over `length` (shares of the run)."""
+    return 1.0 if length <= 0 else min(1.0, max(0.0, (progress - start) / length))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--images", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--size", type=int, default=64, choices=[64, 128, 256])
+    p.add_argument("--attribute", default="smiling")
+    p.add_argument("--label-with", default="", help="more columns averaged into the label, comma-separated")
+    p.add_argument("--init", help="a .mien model to start from")
+    p.add_argument("--seconds", type=float, required=True, help="wall-clock length of the training loop")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--mu", type=float, default=0.05)
+    p.add_argument("--adversary-from", type=float, default=0.15, help="share of the run before mu starts to ramp")
+    p.add_argument("--edit-from", type=float, default=0.35, help="share of the run before the edit losses start")
+    p.add_argument("--ramp", type=float, default=0.1, help="share of the run over which each weight ramps up")
+    p.add_argument("--expression", type=float, default=0.03)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--mouth-focus", type=float, default=1.0)
+    p.add_argument("--realism", type=float, default=0.01)
+    p.add_argument("--critic-on", choices=["residual", "drawing"], default="residual")
+    p.add_argument("--critic-lr-factor", type=float, default=5.0)
+    p.add_argument("--classifier-steps", type=int, default=2000)
+    p.add_argument("--classifier-robustness", type=float, default=2.0)
+    p.add_argument("--test-faces", type=int, default=512, help="held-out faces in the learning curve")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, help="the .mien model to write")
+    p.add_argument("--save-every", type=float, default=120, help="seconds between saves of the model so far")
+    p.add_argument(
+        "--snapshots",
+        default="",
+        help="shares of the run at which to keep the model in a file of its own, e.g. 0.35 -> OUT-35.mien",
+    )
+    p.add_argument("--log", help="a JSON-lines learning curve to write")
+    args = p.parse_args()
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(args.seed)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    log_file = open(args.log, "w") if args.log else None
+
+    def log(entry: dict) -> None:
+        line = json.dumps(entry)
+        print(line, file=sys.stderr, flush=True)
+        if log_file:
+            log_file.write(line + "\n")
+            log_file.flush()
+
+    with_labels = [c for c in args.label_with.split(",") if c]
+    started = time.time()
+    train_faces, train_labels = load_split(args.images, args.labels, "train", args.size, args.attribute, with_labels)
+    test_faces, test_labels = load_split(args.images, args.labels, "test", args.size, args.attribute, [])
+    log(dict(loaded=len(train_faces), test=len(test_faces), seconds=round(time.time() - started, 1)))
+    faces = torch.from_numpy(train_faces).to(device)
+    labels = torch.from_numpy(train_labels).to(device)
+    test_images = to_images(torch.from_numpy(test_faces[: args.test_faces]).to(device))
+    test_classes = torch.from_numpy((test_labels[: args.test_faces] >= 0.5).astype(np.int64)).to(device)
+
+    classifier = train_classifier(
+        faces, labels, args.size, args.classifier_steps, args.classifier_robustness, device, log
+    )
+    with torch.no_grad():
+        accuracy = (classifier(test_images).argmax(1) == test_classes).float().mean().item()
+    log(dict(classifier_test_accuracy=round(accuracy, 4)))
+
+    network = PaperNetwork(args.size).to(device)
+    if args.init:
+        header, tensors = read_mien(args.init)
+        assert header["config"]["size"] == args.size, "--init has another size"
+        network.load_named(tensors)
+    critic = Critic().to(device)
+    betas = (0.5, 0.999)
+    ae_optimiser = torch.optim.Adam(network.autoencoder_parameters(), args.lr, betas=betas)
+    dis_optimiser = torch.optim.Adam(network.discriminator.parameters(), args.lr, betas=betas)
+    critic_optimiser = torch.optim.Adam(critic.parameters(), args.lr * args.critic_lr_factor, betas=betas)
+    outside, mask = outside_mouth(args.size, device), edit_mask(args.size, device)
+
+    def save(final: dict, file: str | None = None) -> None:
+        meta = dict(
+            name=f"GPU run ({args.size} px)",
+            trainingSteps=step,
+            source="bench/reference/train_gpu.py",
+            trainer=dict(vars(args), device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu"),
+            final=final,
+        )
+        write_mien(file or args.out, args.size, args.attribute, meta, network.named_tensors())
+
+    snapshots = sorted(float(share) for share in args.snapshots.split(",") if share)
+    step, loop_started, last_log, last_save = 0, time.time(), 0.0, 0.0
+    while True:
+        elapsed = time.time() - loop_started
+        progress = elapsed / args.seconds
+        if progress >= 1:
+            break
+        mu = args.mu * ramp(progress, args.adversary_from, args.ramp) if not args.init else args.mu
+        edit_share = ramp(progress, args.edit_from, args.ramp) if not args.init else ramp(progress, 0, args.ramp)
+        index = torch.randint(0, faces.shape[0], (args.batch,), device=device)
+        images, y = augmented(faces[index], 0.1), labels[index]
+        classes = (y >= 0.5).long()
+        targets = 1 - classes.float()
+
+        z = network.encode(images)
+        decoded = network.decode(z, y)
+        reconstruction = F.mse_loss(decoded, images)
+        adversarial = F.cross_entropy(network.discriminate(z), 1 - classes)
+        total = reconstruction + mu * adversarial
+        edit_terms = {}
+        if edit_share > 0:
+            edited = network.decode(z, targets)
+            focus = ((edited - decoded).abs() * outside).mean()
+            judged = product_edit(images, edited, decoded, mask)
+            expression = F.cross_entropy(classifier(judged) / args.temperature, targets.long())
+            shown = (images + edited - decoded).clamp(-1, 1) if args.critic_on == "residual" else edited
+            weights = change_weights(images, shown) if args.critic_on == "residual" else None
+            realism = critic.realism_loss(shown, targets, weights)
+            total = total + edit_share * (
+                args.mouth_focus * focus + args.expression * expression + args.realism * realism
+            )
+            edit_terms = dict(focus=focus, expression=expression, realism=realism)
+        ae_optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        ae_optimiser.step()
+
+        discriminator_loss = F.cross_entropy(network.discriminate(z.detach()), classes)
+        dis_optimiser.zero_grad(set_to_none=True)
+        discriminator_loss.backward()
+        dis_optimiser.step()
+
+        if edit_terms and args.realism > 0:
+            fake = shown.detach()
+            critic_loss = critic.loss(images, y, fake, targets, weights)
+            critic_optimiser.zero_grad(set_to_none=True)
+            critic_loss.backward()
+            critic_optimiser.step()
+            edit_terms["critic"] = critic_loss
+        step += 1
+
+        if elapsed - last_log >= 15 or step == 1:
+            last_log = elapsed
+            entry = dict(step=step, seconds=round(elapsed, 1), mu=round(mu, 4), edit=round(edit_share, 3))
+            entry.update(reconstruction=round(reconstruction.item(), 5), adversarial=round(adversarial.item(), 4))
+            entry.update({k: round(v.item(), 4) for k, v in edit_terms.items()})
+            entry.update(evaluate(network, classifier, test_images, test_classes, mask))
+            log(entry)
+            if not math.isfinite(reconstruction.item()):
+                raise SystemExit("the reconstruction loss is not finite; stopping")
+        if snapshots and progress >= snapshots[0]:
+            share = snapshots.pop(0)
+            stem = args.out.removesuffix(".mien")
+            save(dict(step=step, images=step * args.batch, seconds=round(elapsed, 1)), f"{stem}-{round(share * 100)}.mien")
+        if elapsed - last_save >= args.save_every:
+            last_save = elapsed
+            save(dict(step=step, images=step * args.batch, seconds=round(elapsed, 1), partial=True))
+
+    final = dict(step=step, images=step * args.batch, seconds=round(time.time() - loop_started, 1))
+    final.update(evaluate(network, classifier, test_images, test_classes, mask))
+    log(dict(final=final))
+    save(final)
+
+
+@torch.no_grad()
+def evaluate(network, classifier, images, classes, mask) -> dict:
+    """Held-out figures for the learning curve: reconstruction, and the classifier's reading of the product's edits."""
+    network.eval()
+    z = network.encode(images)
+    labels = classes.float()
+    decoded = network.decode(z, labels)
+    edited = network.decode(z, 1 - labels)
+    flipped = classifier(product_edit(images, edited, decoded, mask)).argmax(1) != classes
+    read = lambda t: classifier(t).argmax(1)
+    drawing_flipped = read(edited) != classes
+    network.train()
+    mse = F.mse_loss(decoded, images).item()
+    return dict(
+        test_psnr=round(10 * math.log10(4 / mse), 2),
+        test_added=round(flipped[classes == 0].float().mean().item(), 3),
+        test_removed=round(flipped[classes == 1].float().mean().item(), 3),
+        drawing_removed=round(drawing_flipped[classes == 1].float().mean().item(), 3),
+    )
+
+
+if __name__ == "__main__":
+    main()

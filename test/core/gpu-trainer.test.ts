@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src-main/core/backend/select-backend.js';
+import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
+import { faceImages, faceLabels } from '../helpers/faces.js';
+
+/*
+ * bench/reference/train_gpu.py trains the same network in PyTorch on a GPU. Its models
+ * only help if they are this network: these tests hold the two to the same
+ * outputs, in both directions of the file format, and run the script end to
+ * end on a few faces (on the CPU).
+ */
+
+const run = promisify(execFile);
+const script = path.resolve('bench/reference/train_gpu.py');
+const defaultModel = path.resolve('resources/models/default.mien');
+
+/** The first Python that imports torch: Debian's (`apt-get install -y python3-torch`) or the one in PATH. */
+function pythonWithTorch(): string {
+  for (const candidate of [process.env.MIEN_TORCH_PYTHON, '/usr/bin/python3', 'python3']) {
+    if (!candidate) continue;
+    try {
+      execFileSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' });
+      return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  throw new Error('no Python with PyTorch for the GPU trainer tests: apt-get install -y python3-torch');
+}
+
+/**
+ * Writes a random network of each size as a float32 model, a seeded input
+ * batch, and the script's outputs for both, and its outputs for the shipped
+ * model read by its own reader.
+ */
+const parityScript = `
+import json, sys
+import numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+from mien_torch import PaperNetwork, read_mien, write_mien
+folder, shipped = sys.argv[2], sys.argv[3]
+torch.manual_seed(5)
+def outputs(net, x, labels):
+    with torch.no_grad():
+        z = net.encode(x)
+        return dict(decoded=net.decode(z, labels).permute(0, 2, 3, 1).flatten().tolist(),
+                    logits=net.discriminate(z).flatten().tolist())
+result = {}
+for size in (64, 128):
+    net = PaperNetwork(size)
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    x.permute(0, 2, 3, 1).contiguous().numpy().astype(np.float32).tofile(f"{folder}/x{size}.f32")
+    write_mien(f"{folder}/random{size}.mien", size, "smiling", {}, net.named_tensors(), half=False)
+    result[str(size)] = outputs(net, x, torch.tensor([0.3, 1.4]))
+net = PaperNetwork(64)
+net.load_named(read_mien(shipped)[1])
+x = torch.from_numpy(np.fromfile(f"{folder}/x64.f32", dtype=np.float32).reshape(2, 64, 64, 3)).permute(0, 3, 1, 2)
+result["shipped"] = outputs(net, x, torch.tensor([0.0, 1.0]))
+json.dump(result, open(f"{folder}/outputs.json", "w"))
+`;
+
+interface Outputs {
+  decoded: number[];
+  logits: number[];
+}
+
+function largestDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let largest = 0;
+  for (let i = 0; i < a.length; i++) largest = Math.max(largest, Math.abs(a[i]! - b[i]!));
+  return largest;
+}
+
+/** Our network's outputs for the same model file and inputs, in its inference or training form. */
+function ourOutputs(model: ExpressionModel, x: Float32Array, labels: number[], training: boolean) {
+  const size = model.config.size;
+  return tf.tidy(() => {
+    const z = model.network.encode(tf.tensor4d(x, [2, size, size, 3]), training);
+    return {
+      decoded: model.network.decode(z, tf.tensor1d(labels), training).dataSync(),
+      logits: model.network.discriminate(z).dataSync(),
+    };
+  });
+}
+
+describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
+  let python: string;
+  let folder: string;
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    python = pythonWithTorch();
+    folder = await mkdtemp(path.join(os.tmpdir(), 'mien-gpu-trainer-'));
+  });
+
+  it('is the same network: its models give our outputs, and it reads ours as we do', async () => {
+    await run(python, ['-c', parityScript, path.dirname(script), folder, defaultModel]);
+    const theirs = JSON.parse(await readFile(path.join(folder, 'outputs.json'), 'utf8')) as Record<string, Outputs>;
+    const input = async (size: number) => new Float32Array((await readFile(path.join(folder, `x${size}.f32`))).buffer);
+    const cases = [
+      { key: '64', file: path.join(folder, 'random64.mien'), size: 64, labels: [0.3, 1.4] },
+      { key: '128', file: path.join(folder, 'random128.mien'), size: 128, labels: [0.3, 1.4] },
+      { key: 'shipped', file: defaultModel, size: 64, labels: [0, 1] },
+    ];
+    for (const { key, file, size, labels } of cases) {
+      const model = await ExpressionModel.load(file);
+      const x = await input(size);
+      for (const training of [false, true]) {
+        const ours = ourOutputs(model, x, labels, training);
+        expect(largestDifference(ours.decoded, theirs[key]!.decoded), `${key} decoded`).toBeLessThan(1e-5);
+        expect(largestDifference(ours.logits, theirs[key]!.logits), `${key} logits`).toBeLessThan(1e-5);
+      }
+      // A random network's output is not flat: the comparison above compares something.
+      const decoded = theirs[key]!.decoded;
+      expect(Math.max(...decoded) - Math.min(...decoded)).toBeGreaterThan(0.1);
+      model.network.dispose();
+    }
+  });
+
+  it('trains on real faces and writes models, snapshots and a learning curve that we load', async () => {
+    // A few faces of each split, so that the run takes seconds on a CPU.
+    const [header, ...rows] = (await readFile(faceLabels, 'utf8')).trim().split('\n');
+    const split = header!.split(',').indexOf('split');
+    const pick = (name: string, count: number) => rows.filter((r) => r.split(',')[split] === name).slice(0, count);
+    const labels = path.join(folder, 'labels.csv');
+    await writeFile(labels, [header, ...pick('train', 48), ...pick('test', 16)].join('\n') + '\n');
+    const out = path.join(folder, 'run.mien');
+    const log = path.join(folder, 'run.jsonl');
+    await run(python, [
+      script,
+      ...['--images', faceImages, '--labels', labels, '--seconds', '6', '--batch', '8'],
+      ...['--classifier-steps', '4', '--test-faces', '16', '--adversary-from', '0.1', '--edit-from', '0.2'],
+      ...['--snapshots', '0.1', '--out', out, '--log', log],
+    ]);
+    const curve = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(curve[0]).toMatchObject({ loaded: 48, test: 16 });
+    const final = curve.at(-1)!.final as { step: number; test_psnr: number };
+    expect(final.step).toBeGreaterThan(0);
+    expect(Number.isFinite(final.test_psnr)).toBe(true);
+    for (const file of [out, path.join(folder, 'run-10.mien')]) {
+      const model = await ExpressionModel.load(file);
+      expect(model.config).toEqual({ preset: 'paper', size: 64, attribute: 'smiling' });
+      expect(model.meta.source).toBe('bench/reference/train_gpu.py');
+      model.network.dispose();
+    }
+    const model = await ExpressionModel.load(out);
+    expect(model.meta.trainingSteps).toBe(final.step);
+    model.network.dispose();
+  });
+});
