@@ -190,6 +190,8 @@ def main() -> None:
         write_mien(file or args.out, args.size, args.attribute, meta, network.named_tensors())
 
     snapshots = sorted(float(share) for share in args.snapshots.split(",") if share)
+    # Without them the run is the paper's method alone: the autoencoder and the latent discriminator.
+    edit_losses = args.mouth_focus > 0 or args.expression > 0 or args.realism > 0
     step, loop_started, last_log, last_save = 0, time.time(), 0.0, 0.0
     while True:
         elapsed = time.time() - loop_started
@@ -209,18 +211,20 @@ def main() -> None:
         adversarial = F.cross_entropy(network.discriminate(z), 1 - classes)
         total = reconstruction + mu * adversarial
         edit_terms = {}
-        if edit_share > 0:
+        if edit_share > 0 and edit_losses:
             edited = network.decode(z, targets)
-            focus = ((edited - decoded).abs() * outside).mean()
-            judged = product_edit(images, edited, decoded, mask)
-            expression = F.cross_entropy(classifier(judged) / args.temperature, targets.long())
-            shown = (images + edited - decoded).clamp(-1, 1) if args.critic_on == "residual" else edited
-            weights = change_weights(images, shown) if args.critic_on == "residual" else None
-            realism = critic.realism_loss(shown, targets, weights)
-            total = total + edit_share * (
-                args.mouth_focus * focus + args.expression * expression + args.realism * realism
-            )
-            edit_terms = dict(focus=focus, expression=expression, realism=realism)
+            if args.mouth_focus > 0:
+                edit_terms["focus"] = ((edited - decoded).abs() * outside).mean()
+            if args.expression > 0:
+                judged = product_edit(images, edited, decoded, mask)
+                logits = classifier(judged) / args.temperature
+                edit_terms["expression"] = F.cross_entropy(logits, targets.long())
+            if args.realism > 0:
+                shown = (images + edited - decoded).clamp(-1, 1) if args.critic_on == "residual" else edited
+                weights = change_weights(images, shown) if args.critic_on == "residual" else None
+                edit_terms["realism"] = critic.realism_loss(shown, targets, weights)
+            factors = dict(focus=args.mouth_focus, expression=args.expression, realism=args.realism)
+            total = total + edit_share * sum(factors[name] * term for name, term in edit_terms.items())
         ae_optimiser.zero_grad(set_to_none=True)
         total.backward()
         ae_optimiser.step()
@@ -230,7 +234,7 @@ def main() -> None:
         discriminator_loss.backward()
         dis_optimiser.step()
 
-        if edit_terms and args.realism > 0:
+        if "realism" in edit_terms:
             fake = shown.detach()
             critic_loss = critic.loss(images, y, fake, targets, weights)
             critic_optimiser.zero_grad(set_to_none=True)

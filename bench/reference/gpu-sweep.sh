@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Four runs of train_gpu.py side by side on one GPU. Each leaves a model file and its learning curve
+# in OUT: four models of 14 MB, small enough to bring back from a lent machine in one go.
+#   DATA=../shared/data/faces OUT=runs/sweep SECONDS_EACH=400 bench/reference/gpu-sweep.sh
+# The recipes test the paper's method alone at scale (no classifier to please), then the realism
+# critic with no or a light expression loss (see resources/models/README.md, "From scratch on a GPU").
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+data="${DATA:?DATA: the faces folder, with images/ and labels.csv}"
+out="${OUT:?OUT: the folder for the models and learning curves}"
+common=(--images "$data/images" --labels "$data/labels.csv" --seconds "${SECONDS_EACH:-400}"
+  --classifier-steps "${CLASSIFIER_STEPS:-1500}" ${EXTRA:-})
+mkdir -p "$out"
+pids=()
+run() {
+  local name=$1
+  shift
+  python3 "$here/train_gpu.py" "${common[@]}" "$@" --out "$out/$name.mien" --log "$out/$name.jsonl" \
+    2>"${TMPDIR:-/tmp}/sweep-$name.err" &
+  pids+=($!)
+}
+run paper64 --size 64 --expression 0 --realism 0 --mouth-focus 0
+run paper128 --size 128 --expression 0 --realism 0 --mouth-focus 0
+run critic64 --size 64 --expression 0 --realism 0.05
+run light64 --size 64 --expression 0.005 --realism 0.05
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+for name in paper64 paper128 critic64 light64; do
+  echo "$name: $(tail -n 1 "$out/$name.jsonl" 2>/dev/null)"
+  grep -v '^{' "${TMPDIR:-/tmp}/sweep-$name.err" | tail -n 3 || true
+done
+exit $failed
