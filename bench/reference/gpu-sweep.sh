@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Four runs of train_gpu.py side by side on one GPU. Each leaves a model file and its learning curve
-# in OUT: four models of 14 MB, small enough to bring back from a lent machine in one go.
+# in OUT: four final models of 14 MB each.
 #   DATA=../shared/data/faces OUT=runs/sweep SECONDS_EACH=400 bench/reference/gpu-sweep.sh
 # The recipes test the paper's method alone at scale (no classifier to please), then the realism
-# critic with no or a light expression loss (see resources/models/README.md, "From scratch on a GPU").
+# critic on the drawing, which kept g128-draw's drawing sharp, with no or a light expression loss
+# (resources/models/README.md, "From scratch on a GPU"). Snapshots at 35% and 70% of each run stay in
+# OUT as NAME-35.mien and NAME-70.mien.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 data="${DATA:?DATA: the faces folder, with images/ and labels.csv}"
 out="${OUT:?OUT: the folder for the models and learning curves}"
 common=(--images "$data/images" --labels "$data/labels.csv" --seconds "${SECONDS_EACH:-400}"
-  --classifier-steps "${CLASSIFIER_STEPS:-1500}" ${EXTRA:-})
+  --classifier-steps "${CLASSIFIER_STEPS:-1500}" --snapshots 0.35,0.7 ${EXTRA:-})
 mkdir -p "$out"
 pids=()
 run() {
@@ -21,11 +23,11 @@ run() {
 }
 run paper64 --size 64 --expression 0 --realism 0 --mouth-focus 0
 run paper128 --size 128 --expression 0 --realism 0 --mouth-focus 0
-run critic64 --size 64 --expression 0 --realism 0.05
-run light64 --size 64 --expression 0.005 --realism 0.05
+run critic128 --size 128 --expression 0 --realism 0.05 --critic-on drawing
+run light128 --size 128 --expression 0.005 --realism 0.05 --critic-on drawing
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-for name in paper64 paper128 critic64 light64; do
+for name in paper64 paper128 critic128 light128; do
   echo "$name: $(tail -n 1 "$out/$name.jsonl" 2>/dev/null)"
   grep -v '^{' "${TMPDIR:-/tmp}/sweep-$name.err" | tail -n 3 || true
 done
