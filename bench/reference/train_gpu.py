@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from mien_torch import (
     Classifier,
@@ -188,6 +189,7 @@ def main() -> None:
             final=final,
         )
         write_mien(file or args.out, args.size, args.attribute, meta, network.named_tensors())
+        write_sheet((file or args.out).removesuffix(".mien") + ".png", network, test_images, test_classes, mask)
 
     snapshots = sorted(float(share) for share in args.snapshots.split(",") if share)
     # Without them the run is the paper's method alone: the autoencoder and the latent discriminator.
@@ -264,6 +266,29 @@ def main() -> None:
     final.update(evaluate(network, classifier, test_images, test_classes, mask))
     log(dict(final=final))
     save(final)
+
+
+@torch.no_grad()
+def write_sheet(path: str, network, images, classes, mask, per_label: int = 4) -> None:
+    """Held-out faces, neutral then smiling, a row each: the face | the edit as the app adds it | the model's drawing.
+
+    The figures of a run do not tell a smile from a smear: every model needs its pictures looked at.
+    """
+    picks = torch.cat([torch.nonzero(classes == c).flatten()[:per_label] for c in (0, 1)])
+    faces, labels = images[picks], classes[picks].float()
+    network.eval()
+    z = network.encode(faces)
+    decoded, drawn = network.decode(z, labels), network.decode(z, 1 - labels)
+    network.train()
+    rows = torch.cat([faces, product_edit(faces, drawn, decoded, mask), drawn], 3)  # [n, 3, size, 3 size]
+    sheet = torch.cat(list(rows), 1)  # [3, n size, 3 size]
+    pixels = ((sheet.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    scale = max(1, 128 // images.shape[2])
+    image = image.resize((image.width * scale, image.height * scale), getattr(Image, "Resampling", Image).NEAREST)
+    temporary = path + ".part"
+    image.save(temporary, format="PNG")
+    os.replace(temporary, path)
 
 
 @torch.no_grad()

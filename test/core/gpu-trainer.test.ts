@@ -4,6 +4,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src-main/core/backend/select-backend.js';
 import { ExpressionModel } from '../../src-main/core/model/expression-model.js';
@@ -123,7 +124,7 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     }
   });
 
-  it('trains on real faces and writes models, snapshots and a learning curve that we load', async () => {
+  it('trains on real faces and writes models, snapshots, picture sheets and a learning curve that we load', async () => {
     // A few faces of each split, so that the run takes seconds on a CPU.
     const [header, ...rows] = (await readFile(faceLabels, 'utf8')).trim().split('\n');
     const split = header!.split(',').indexOf('split');
@@ -155,5 +156,12 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     const model = await ExpressionModel.load(out);
     expect(model.meta.trainingSteps).toBe(final.step);
     model.network.dispose();
+    // Each model file has its picture sheet: rows of face | edit | drawing, at 2x for a 64 px model.
+    for (const sheet of [path.join(folder, 'run.png'), path.join(folder, 'run-10.png')]) {
+      const { width, height } = await sharp(sheet).metadata();
+      expect(width).toBe(3 * 64 * 2);
+      expect(height).toBeGreaterThan(0);
+      expect(height! % (64 * 2)).toBe(0);
+    }
   });
 });
