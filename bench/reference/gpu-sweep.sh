@@ -5,7 +5,7 @@
 # The recipes test the paper's method alone at scale (no classifier to please), then the realism
 # critic on the drawing, which kept g128-draw's drawing sharp, with no or a light expression loss
 # (resources/models/README.md, "From scratch on a GPU"). Snapshots at 35% and 70% of each run stay in
-# OUT as NAME-35.mien and NAME-70.mien.
+# OUT as NAME-35.mien and NAME-70.mien; every model file has its picture sheet beside it (NAME.png).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 data="${DATA:?DATA: the faces folder, with images/ and labels.csv}"
