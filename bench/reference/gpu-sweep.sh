@@ -3,8 +3,9 @@
 # in OUT: four final models of 14 MB each.
 #   DATA=../shared/data/faces OUT=runs/sweep SECONDS_EACH=400 bench/reference/gpu-sweep.sh
 # The recipes test the paper's method alone at scale (no classifier to please), then the realism
-# critic on the drawing, which kept g128-draw's drawing sharp, with no or a light expression loss
-# (resources/models/README.md, "From scratch on a GPU"). Snapshots at 35% and 70% of each run stay in
+# critic on the drawing (g128-draw's, which met the figures with pictures that fail) with no or a
+# light expression loss, to see what the expression loss did (resources/models/README.md, "From
+# scratch on a GPU"). Snapshots at 35% and 70% of each run stay in
 # OUT as NAME-35.mien and NAME-70.mien; every model file has its picture sheet beside it (NAME.png).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
