@@ -130,6 +130,11 @@ def main() -> None:
     p.add_argument("--out", required=True, help="the .mien model to write")
     p.add_argument("--save-every", type=float, default=120, help="seconds between saves of the model so far")
     p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run from its training state (OUT.state.pt, saved with the model), same settings",
+    )
+    p.add_argument(
         "--snapshots",
         default="",
         help="shares of the run at which to keep the model in a file of its own, e.g. 0.35 -> OUT-35.mien",
@@ -142,7 +147,9 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
-    log_file = open(args.log, "w") if args.log else None
+    state_file = args.out.removesuffix(".mien") + ".state.pt"
+    resumed = torch.load(state_file, map_location=device) if args.resume else None
+    log_file = open(args.log, "a" if resumed else "w") if args.log else None
 
     def log(entry: dict) -> None:
         line = json.dumps(entry)
@@ -161,9 +168,14 @@ def main() -> None:
     test_images = to_images(torch.from_numpy(test_faces[: args.test_faces]).to(device))
     test_classes = torch.from_numpy((test_labels[: args.test_faces] >= 0.5).astype(np.int64)).to(device)
 
-    classifier = train_classifier(
-        faces, labels, args.size, args.classifier_steps, args.classifier_robustness, device, log
-    )
+    if resumed:
+        classifier = Classifier(args.size).to(device)
+        classifier.load_state_dict(resumed["classifier"])
+        classifier.requires_grad_(False).eval()
+    else:
+        classifier = train_classifier(
+            faces, labels, args.size, args.classifier_steps, args.classifier_robustness, device, log
+        )
     with torch.no_grad():
         accuracy = (classifier(test_images).argmax(1) == test_classes).float().mean().item()
     log(dict(classifier_test_accuracy=round(accuracy, 4)))
@@ -179,6 +191,24 @@ def main() -> None:
     dis_optimiser = torch.optim.Adam(network.discriminator.parameters(), args.lr, betas=betas)
     critic_optimiser = torch.optim.Adam(critic.parameters(), args.lr * args.critic_lr_factor, betas=betas)
     outside, mask = outside_mouth(args.size, device), edit_mask(args.size, device)
+    parts = dict(
+        network=network,
+        critic=critic,
+        ae_optimiser=ae_optimiser,
+        dis_optimiser=dis_optimiser,
+        critic_optimiser=critic_optimiser,
+    )
+    if resumed:
+        for name, part in parts.items():
+            part.load_state_dict(resumed[name])
+        torch.set_rng_state(resumed["rng"].cpu())
+
+    def save_state(elapsed: float) -> None:
+        """Everything a resumed run needs, written atomically beside the model."""
+        state = {name: part.state_dict() for name, part in parts.items()}
+        state.update(classifier=classifier.state_dict(), step=step, elapsed=elapsed, rng=torch.get_rng_state())
+        torch.save(state, state_file + ".part")
+        os.replace(state_file + ".part", state_file)
 
     def save(final: dict, file: str | None = None) -> None:
         meta = dict(
@@ -195,6 +225,11 @@ def main() -> None:
     # Without them the run is the paper's method alone: the autoencoder and the latent discriminator.
     edit_losses = args.mouth_focus > 0 or args.expression > 0 or args.realism > 0
     step, loop_started, last_log, last_save = 0, time.time(), 0.0, 0.0
+    if resumed:
+        step, loop_started = resumed["step"], time.time() - resumed["elapsed"]
+        last_log = last_save = resumed["elapsed"]
+        snapshots = [share for share in snapshots if share * args.seconds > resumed["elapsed"]]
+        log(dict(resumed=step, seconds=round(resumed["elapsed"], 1)))
     while True:
         elapsed = time.time() - loop_started
         progress = elapsed / args.seconds
@@ -261,11 +296,13 @@ def main() -> None:
         if elapsed - last_save >= args.save_every:
             last_save = elapsed
             save(dict(step=step, images=step * args.batch, seconds=round(elapsed, 1), partial=True))
+            save_state(elapsed)
 
     final = dict(step=step, images=step * args.batch, seconds=round(time.time() - loop_started, 1))
     final.update(evaluate(network, classifier, test_images, test_classes, mask))
     log(dict(final=final))
     save(final)
+    save_state(time.time() - loop_started)
 
 
 @torch.no_grad()

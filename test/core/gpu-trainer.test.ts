@@ -124,7 +124,7 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     }
   });
 
-  it('trains on real faces and writes models, snapshots, picture sheets and a learning curve that we load', async () => {
+  it('trains on real faces, writes models, snapshots, picture sheets and a learning curve that we load, and resumes', async () => {
     // A few faces of each split, so that the run takes seconds on a CPU.
     const [header, ...rows] = (await readFile(faceLabels, 'utf8')).trim().split('\n');
     const split = header!.split(',').indexOf('split');
@@ -133,16 +133,20 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     await writeFile(labels, [header, ...pick('train', 48), ...pick('test', 16)].join('\n') + '\n');
     const out = path.join(folder, 'run.mien');
     const log = path.join(folder, 'run.jsonl');
-    await run(python, [
-      script,
-      ...['--images', faceImages, '--labels', labels, '--seconds', '6', '--batch', '8'],
-      ...['--classifier-steps', '4', '--test-faces', '16', '--adversary-from', '0.1', '--edit-from', '0.2'],
-      ...['--snapshots', '0.1', '--out', out, '--log', log],
-    ]);
-    const curve = (await readFile(log, 'utf8'))
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const train = (seconds: number, ...more: string[]) =>
+      run(python, [
+        script,
+        ...['--images', faceImages, '--labels', labels, '--seconds', String(seconds), '--batch', '8'],
+        ...['--classifier-steps', '4', '--test-faces', '16', '--adversary-from', '0.1', '--edit-from', '0.2'],
+        ...['--snapshots', '0.1', '--out', out, '--log', log, ...more],
+      ]);
+    const readCurve = async () =>
+      (await readFile(log, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    await train(6);
+    const curve = await readCurve();
     expect(curve[0]).toMatchObject({ loaded: 48, test: 16 });
     const final = curve.at(-1)!.final as { step: number; test_psnr: number };
     expect(final.step).toBeGreaterThan(0);
@@ -156,6 +160,18 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     const model = await ExpressionModel.load(out);
     expect(model.meta.trainingSteps).toBe(final.step);
     model.network.dispose();
+    // Resumed with a longer budget, the run goes on from its saved step and time, not from the start.
+    await train(9, '--resume');
+    const resumed = (await readCurve()).slice(curve.length);
+    expect(resumed[0]).toMatchObject({ loaded: 48 });
+    expect(resumed.find((entry) => 'resumed' in entry)).toMatchObject({ resumed: final.step });
+    expect(resumed.some((entry) => 'classifier_step' in entry)).toBe(false);
+    const longer = resumed.at(-1)!.final as { step: number; seconds: number };
+    expect(longer.step).toBeGreaterThan(final.step);
+    expect(longer.seconds).toBeGreaterThanOrEqual(9);
+    const continued = await ExpressionModel.load(out);
+    expect(continued.meta.trainingSteps).toBe(longer.step);
+    continued.network.dispose();
     // Each model file has its picture sheet: rows of face | edit | drawing, at 2x for a 64 px model.
     for (const sheet of [path.join(folder, 'run.png'), path.join(folder, 'run-10.png')]) {
       const { width, height } = await sharp(sheet).metadata();
