@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Four runs of train_gpu.py side by side on one GPU. Each leaves a model file and its learning curve
-# in OUT: four final models of 14 MB each.
+# Four runs of train_gpu.py side by side on one GPU. Each leaves in OUT its model file (14 MB), picture
+# sheet and learning curve, and its training state for --resume (about 85 MB).
 #   DATA=../shared/data/faces OUT=runs/sweep SECONDS_EACH=400 bench/reference/gpu-sweep.sh
 # The recipes test the paper's method alone at scale (no classifier to please), then the realism
 # critic on the drawing (g128-draw's, which met the figures with pictures that fail) with no or a
