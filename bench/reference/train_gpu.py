@@ -37,6 +37,9 @@ from mien_torch import (
     write_mien,
 )
 
+# ---- data ------------------------------------------------------------------------------------
+
+
 def load_split(images: str, labels: str, split: str, size: int, column: str, with_labels: list[str]):
     """uint8 faces [n, size, size, 3] and float labels: the column, or the mean of several (`--label-with`)."""
     with open(labels, newline="") as f:
