@@ -105,7 +105,7 @@ def ramp(progress: float, start: float, length: float) -> float:
     return 1.0 if length <= 0 else min(1.0, max(0.0, (progress - start) / length))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--images", required=True)
     p.add_argument("--labels", required=True)
@@ -143,169 +143,208 @@ def main() -> None:
         help="shares of the run at which to keep the model in a file of its own, e.g. 0.35 -> OUT-35.mien",
     )
     p.add_argument("--log", help="a JSON-lines learning curve to write")
-    args = p.parse_args()
+    return p.parse_args()
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(args.seed)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cudnn.benchmark = True
-    state_file = args.out.removesuffix(".mien") + ".state.pt"
-    resumed = torch.load(state_file, map_location=device) if args.resume else None
-    log_file = open(args.log, "a" if resumed else "w") if args.log else None
 
-    def log(entry: dict) -> None:
+class Run:
+    """One training run: its faces, networks, optimisers, learning curve and files."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        torch.manual_seed(args.seed)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+        self.stem = args.out.removesuffix(".mien")
+        self.state_file = self.stem + ".state.pt"
+        resumed = torch.load(self.state_file, map_location=self.device) if args.resume else None
+        self.log_file = open(args.log, "a" if resumed else "w") if args.log else None
+        self.load_faces()
+        self.classifier = self.restore_classifier(resumed) if resumed else self.train_classifier()
+        self.build_networks()
+        self.outside = outside_mouth(args.size, self.device)
+        self.mask = edit_mask(args.size, self.device)
+        # Without them the run is the paper's method alone: the autoencoder and the latent discriminator.
+        self.edit_losses = args.mouth_focus > 0 or args.expression > 0 or args.realism > 0
+        self.snapshots = sorted(float(share) for share in args.snapshots.split(",") if share)
+        self.step, self.elapsed_before = 0, 0.0
+        if resumed:
+            self.restore(resumed)
+
+    def log(self, entry: dict) -> None:
         line = json.dumps(entry)
         print(line, file=sys.stderr, flush=True)
-        if log_file:
-            log_file.write(line + "\n")
-            log_file.flush()
+        if self.log_file:
+            self.log_file.write(line + "\n")
+            self.log_file.flush()
 
-    with_labels = [c for c in args.label_with.split(",") if c]
-    started = time.time()
-    train_faces, train_labels = load_split(args.images, args.labels, "train", args.size, args.attribute, with_labels)
-    test_faces, test_labels = load_split(args.images, args.labels, "test", args.size, args.attribute, [])
-    log(dict(loaded=len(train_faces), test=len(test_faces), seconds=round(time.time() - started, 1)))
-    faces = torch.from_numpy(train_faces).to(device)
-    labels = torch.from_numpy(train_labels).to(device)
-    test_images = to_images(torch.from_numpy(test_faces[: args.test_faces]).to(device))
-    test_classes = torch.from_numpy((test_labels[: args.test_faces] >= 0.5).astype(np.int64)).to(device)
+    def load_faces(self) -> None:
+        args, device = self.args, self.device
+        with_labels = [c for c in args.label_with.split(",") if c]
+        started = time.time()
+        train_faces, train_labels = load_split(args.images, args.labels, "train", args.size, args.attribute, with_labels)
+        test_faces, test_labels = load_split(args.images, args.labels, "test", args.size, args.attribute, [])
+        self.log(dict(loaded=len(train_faces), test=len(test_faces), seconds=round(time.time() - started, 1)))
+        self.faces = torch.from_numpy(train_faces).to(device)
+        self.labels = torch.from_numpy(train_labels).to(device)
+        self.test_images = to_images(torch.from_numpy(test_faces[: args.test_faces]).to(device))
+        self.test_classes = torch.from_numpy((test_labels[: args.test_faces] >= 0.5).astype(np.int64)).to(device)
 
-    if resumed:
-        classifier = Classifier(args.size).to(device)
-        classifier.load_state_dict(resumed["classifier"])
-        classifier.requires_grad_(False).eval()
-    else:
+    def train_classifier(self) -> Classifier:
+        args = self.args
         classifier = train_classifier(
-            faces, labels, args.size, args.classifier_steps, args.classifier_robustness, device, log
+            self.faces, self.labels, args.size, args.classifier_steps, args.classifier_robustness, self.device, self.log
         )
-    with torch.no_grad():
-        accuracy = (classifier(test_images).argmax(1) == test_classes).float().mean().item()
-    log(dict(classifier_test_accuracy=round(accuracy, 4)))
+        with torch.no_grad():
+            read = classifier(self.test_images).argmax(1) == self.test_classes
+        self.log(dict(classifier_test_accuracy=round(read.float().mean().item(), 4)))
+        return classifier
 
-    network = PaperNetwork(args.size).to(device)
-    if args.init:
-        header, tensors = read_mien(args.init)
-        assert header["config"]["size"] == args.size, "--init has another size"
-        network.load_named(tensors)
-    critic = Critic().to(device)
-    betas = (0.5, 0.999)
-    ae_optimiser = torch.optim.Adam(network.autoencoder_parameters(), args.lr, betas=betas)
-    dis_optimiser = torch.optim.Adam(network.discriminator.parameters(), args.lr, betas=betas)
-    critic_optimiser = torch.optim.Adam(critic.parameters(), args.lr * args.critic_lr_factor, betas=betas)
-    outside, mask = outside_mouth(args.size, device), edit_mask(args.size, device)
-    parts = dict(
-        network=network,
-        critic=critic,
-        ae_optimiser=ae_optimiser,
-        dis_optimiser=dis_optimiser,
-        critic_optimiser=critic_optimiser,
-    )
-    if resumed:
-        for name, part in parts.items():
+    def restore_classifier(self, resumed: dict) -> Classifier:
+        classifier = Classifier(self.args.size).to(self.device)
+        classifier.load_state_dict(resumed["classifier"])
+        return classifier.requires_grad_(False).eval()
+
+    def build_networks(self) -> None:
+        args, betas = self.args, (0.5, 0.999)
+        self.network = PaperNetwork(args.size).to(self.device)
+        if args.init:
+            header, tensors = read_mien(args.init)
+            assert header["config"]["size"] == args.size, "--init has another size"
+            self.network.load_named(tensors)
+        self.critic = Critic().to(self.device)
+        self.ae_optimiser = torch.optim.Adam(self.network.autoencoder_parameters(), args.lr, betas=betas)
+        self.dis_optimiser = torch.optim.Adam(self.network.discriminator.parameters(), args.lr, betas=betas)
+        critic_lr = args.lr * args.critic_lr_factor
+        self.critic_optimiser = torch.optim.Adam(self.critic.parameters(), critic_lr, betas=betas)
+
+    def parts(self) -> dict:
+        """What the training state holds besides the classifier, the step and the time spent."""
+        names = ["network", "critic", "ae_optimiser", "dis_optimiser", "critic_optimiser"]
+        return {name: getattr(self, name) for name in names}
+
+    def restore(self, resumed: dict) -> None:
+        for name, part in self.parts().items():
             part.load_state_dict(resumed[name])
         torch.set_rng_state(resumed["rng"].cpu())
+        self.step, self.elapsed_before = resumed["step"], resumed["elapsed"]
+        self.snapshots = [share for share in self.snapshots if share * self.args.seconds > self.elapsed_before]
+        self.log(dict(resumed=self.step, seconds=round(self.elapsed_before, 1)))
 
-    def save_state(elapsed: float) -> None:
+    def save_state(self, elapsed: float) -> None:
         """Everything a resumed run needs, written atomically beside the model."""
-        state = {name: part.state_dict() for name, part in parts.items()}
-        state.update(classifier=classifier.state_dict(), step=step, elapsed=elapsed, rng=torch.get_rng_state())
-        torch.save(state, state_file + ".part")
-        os.replace(state_file + ".part", state_file)
+        state = {name: part.state_dict() for name, part in self.parts().items()}
+        state.update(classifier=self.classifier.state_dict(), step=self.step, elapsed=elapsed)
+        state.update(rng=torch.get_rng_state())
+        torch.save(state, self.state_file + ".part")
+        os.replace(self.state_file + ".part", self.state_file)
 
-    def save(final: dict, file: str | None = None) -> None:
+    def save(self, final: dict, file: str | None = None) -> None:
+        """The model file and its picture sheet."""
+        args, device = self.args, self.device
         meta = dict(
             name=f"GPU run ({args.size} px)",
-            trainingSteps=step,
+            trainingSteps=self.step,
             source="bench/reference/train_gpu.py",
             trainer=dict(vars(args), device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu"),
             final=final,
         )
-        write_mien(file or args.out, args.size, args.attribute, meta, network.named_tensors())
-        write_sheet((file or args.out).removesuffix(".mien") + ".png", network, test_images, test_classes, mask)
+        write_mien(file or args.out, args.size, args.attribute, meta, self.network.named_tensors())
+        sheet = (file or args.out).removesuffix(".mien") + ".png"
+        write_sheet(sheet, self.network, self.test_images, self.test_classes, self.mask)
 
-    snapshots = sorted(float(share) for share in args.snapshots.split(",") if share)
-    # Without them the run is the paper's method alone: the autoencoder and the latent discriminator.
-    edit_losses = args.mouth_focus > 0 or args.expression > 0 or args.realism > 0
-    step, loop_started, last_log, last_save = 0, time.time(), 0.0, 0.0
-    if resumed:
-        step, loop_started = resumed["step"], time.time() - resumed["elapsed"]
-        last_log = last_save = resumed["elapsed"]
-        snapshots = [share for share in snapshots if share * args.seconds > resumed["elapsed"]]
-        log(dict(resumed=step, seconds=round(resumed["elapsed"], 1)))
-    while True:
-        elapsed = time.time() - loop_started
-        progress = elapsed / args.seconds
-        if progress >= 1:
-            break
-        mu = args.mu * ramp(progress, args.adversary_from, args.ramp) if not args.init else args.mu
-        edit_share = ramp(progress, args.edit_from, args.ramp) if not args.init else ramp(progress, 0, args.ramp)
-        index = torch.randint(0, faces.shape[0], (args.batch,), device=device)
-        images, y = augmented(faces[index], 0.1), labels[index]
+    def weights_at(self, progress: float) -> tuple[float, float]:
+        """mu and the share of the edit losses at this point of the run (from --init: both from the start)."""
+        args = self.args
+        if args.init:
+            return args.mu, ramp(progress, 0, args.ramp)
+        return args.mu * ramp(progress, args.adversary_from, args.ramp), ramp(progress, args.edit_from, args.ramp)
+
+    def train_step(self, mu: float, edit_share: float) -> dict:
+        """One batch: the autoencoder, then the latent discriminator, then the critic; returns the losses."""
+        args = self.args
+        index = torch.randint(0, self.faces.shape[0], (args.batch,), device=self.device)
+        images, y = augmented(self.faces[index], 0.1), self.labels[index]
         classes = (y >= 0.5).long()
         targets = 1 - classes.float()
 
-        z = network.encode(images)
-        decoded = network.decode(z, y)
+        z = self.network.encode(images)
+        decoded = self.network.decode(z, y)
         reconstruction = F.mse_loss(decoded, images)
-        adversarial = F.cross_entropy(network.discriminate(z), 1 - classes)
+        adversarial = F.cross_entropy(self.network.discriminate(z), 1 - classes)
         total = reconstruction + mu * adversarial
-        edit_terms = {}
-        if edit_share > 0 and edit_losses:
-            edited = network.decode(z, targets)
+        terms, shown, weights = {}, None, None
+        if edit_share > 0 and self.edit_losses:
+            edited = self.network.decode(z, targets)
             if args.mouth_focus > 0:
-                edit_terms["focus"] = ((edited - decoded).abs() * outside).mean()
+                terms["focus"] = ((edited - decoded).abs() * self.outside).mean()
             if args.expression > 0:
-                judged = product_edit(images, edited, decoded, mask)
-                logits = classifier(judged) / args.temperature
-                edit_terms["expression"] = F.cross_entropy(logits, targets.long())
+                logits = self.classifier(product_edit(images, edited, decoded, self.mask)) / args.temperature
+                terms["expression"] = F.cross_entropy(logits, targets.long())
             if args.realism > 0:
-                shown = (images + edited - decoded).clamp(-1, 1) if args.critic_on == "residual" else edited
-                weights = change_weights(images, shown) if args.critic_on == "residual" else None
-                edit_terms["realism"] = critic.realism_loss(shown, targets, weights)
+                residual = args.critic_on == "residual"
+                shown = (images + edited - decoded).clamp(-1, 1) if residual else edited
+                weights = change_weights(images, shown) if residual else None
+                terms["realism"] = self.critic.realism_loss(shown, targets, weights)
             factors = dict(focus=args.mouth_focus, expression=args.expression, realism=args.realism)
-            total = total + edit_share * sum(factors[name] * term for name, term in edit_terms.items())
-        ae_optimiser.zero_grad(set_to_none=True)
+            total = total + edit_share * sum(factors[name] * term for name, term in terms.items())
+        self.ae_optimiser.zero_grad(set_to_none=True)
         total.backward()
-        ae_optimiser.step()
+        self.ae_optimiser.step()
 
-        discriminator_loss = F.cross_entropy(network.discriminate(z.detach()), classes)
-        dis_optimiser.zero_grad(set_to_none=True)
+        discriminator_loss = F.cross_entropy(self.network.discriminate(z.detach()), classes)
+        self.dis_optimiser.zero_grad(set_to_none=True)
         discriminator_loss.backward()
-        dis_optimiser.step()
+        self.dis_optimiser.step()
 
-        if "realism" in edit_terms:
-            fake = shown.detach()
-            critic_loss = critic.loss(images, y, fake, targets, weights)
-            critic_optimiser.zero_grad(set_to_none=True)
+        if shown is not None:
+            critic_loss = self.critic.loss(images, y, shown.detach(), targets, weights)
+            self.critic_optimiser.zero_grad(set_to_none=True)
             critic_loss.backward()
-            critic_optimiser.step()
-            edit_terms["critic"] = critic_loss
-        step += 1
+            self.critic_optimiser.step()
+            terms["critic"] = critic_loss
+        return dict(reconstruction=reconstruction, adversarial=adversarial, **terms)
 
-        if elapsed - last_log >= 15 or step == 1:
-            last_log = elapsed
-            entry = dict(step=step, seconds=round(elapsed, 1), mu=round(mu, 4), edit=round(edit_share, 3))
-            entry.update(reconstruction=round(reconstruction.item(), 5), adversarial=round(adversarial.item(), 4))
-            entry.update({k: round(v.item(), 4) for k, v in edit_terms.items()})
-            entry.update(evaluate(network, classifier, test_images, test_classes, mask))
-            log(entry)
-            if not math.isfinite(reconstruction.item()):
-                raise SystemExit("the reconstruction loss is not finite; stopping")
-        if snapshots and progress >= snapshots[0]:
-            share = snapshots.pop(0)
-            stem = args.out.removesuffix(".mien")
-            save(dict(step=step, images=step * args.batch, seconds=round(elapsed, 1)), f"{stem}-{round(share * 100)}.mien")
-        if elapsed - last_save >= args.save_every:
-            last_save = elapsed
-            save(dict(step=step, images=step * args.batch, seconds=round(elapsed, 1), partial=True))
-            save_state(elapsed)
+    def held_out(self) -> dict:
+        return evaluate(self.network, self.classifier, self.test_images, self.test_classes, self.mask)
 
-    final = dict(step=step, images=step * args.batch, seconds=round(time.time() - loop_started, 1))
-    final.update(evaluate(network, classifier, test_images, test_classes, mask))
-    log(dict(final=final))
-    save(final)
-    save_state(time.time() - loop_started)
+    def train(self) -> None:
+        args = self.args
+        loop_started = time.time() - self.elapsed_before
+        last_log = last_save = self.elapsed_before
+        while True:
+            elapsed = time.time() - loop_started
+            progress = elapsed / args.seconds
+            if progress >= 1:
+                break
+            mu, edit_share = self.weights_at(progress)
+            losses = self.train_step(mu, edit_share)
+            self.step += 1
+            so_far = dict(step=self.step, images=self.step * args.batch, seconds=round(elapsed, 1))
+            if elapsed - last_log >= 15 or self.step == 1:
+                last_log = elapsed
+                entry = dict(step=self.step, seconds=round(elapsed, 1), mu=round(mu, 4), edit=round(edit_share, 3))
+                entry.update({name: round(value.item(), 5) for name, value in losses.items()})
+                self.log({**entry, **self.held_out()})
+                if not math.isfinite(losses["reconstruction"].item()):
+                    raise SystemExit("the reconstruction loss is not finite; stopping")
+            if self.snapshots and progress >= self.snapshots[0]:
+                share = self.snapshots.pop(0)
+                self.save(so_far, f"{self.stem}-{round(share * 100)}.mien")
+            if elapsed - last_save >= args.save_every:
+                last_save = elapsed
+                self.save({**so_far, "partial": True})
+                self.save_state(elapsed)
+        final = dict(step=self.step, images=self.step * args.batch, seconds=round(time.time() - loop_started, 1))
+        final.update(self.held_out())
+        self.log(dict(final=final))
+        self.save(final)
+        self.save_state(time.time() - loop_started)
+
+
+def main() -> None:
+    Run(parse_args()).train()
 
 
 @torch.no_grad()
