@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import train_reference as ref
-from mien_torch import Critic, change_weights, outside_mouth, read_mien
+from mien_torch import Critic, change_weights, outside_mouth, read_mien, worst_within
 from train_reference import DEV, OUT, WORK, Paper, batch_of, evaluate, load_faces, log, write_mien
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -156,21 +156,6 @@ def study(name, budget):
                dict(study=name, steps=step, config=cfg, init=os.path.basename(INIT), trainedWith='PyTorch reference'))
 
 
-def l2_attack(net, x, y, eps, steps=5):
-    """Projected gradient ascent on the classifier's loss within an L2 ball of radius eps per image."""
-    alpha = 2.5 * eps / steps
-    delta = torch.zeros_like(x, requires_grad=True)
-    for _ in range(steps):
-        loss = F.cross_entropy(net(x + delta), y)
-        (grad,) = torch.autograd.grad(loss, delta)
-        norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        with torch.no_grad():
-            delta += alpha * grad / norm
-            scale = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1).view(-1, 1, 1, 1)
-            delta *= scale
-    return (x + delta).detach()
-
-
 def robust(eps, steps=1500):
     """A smile classifier trained on adversarial examples (Madry et al.): its gradients follow features a
     person would read as a smile, where a plain classifier's follow patterns only it reads."""
@@ -178,13 +163,13 @@ def robust(eps, steps=1500):
     torch.manual_seed(3)
     net = ref.classifier(32, 0.0)
 
-    def worst_within(net, x, y):
+    def worst_as_frozen(net, x, y):
         net.eval()  # batch norm as when frozen, while searching
-        moved = l2_attack(net, x, y, eps)
+        moved = worst_within(net, x, y, eps)
         net.train()
         return moved
 
-    acc = ref.train_classifier(net, train_set, test_set, steps, 11, worst_within)
+    acc = ref.train_classifier(net, train_set, test_set, steps, 11, worst_as_frozen)
     torch.save(net, os.path.join(WORK, f'cls-robust-{eps:g}.pt'))
     log(dict(robust=eps, testAcc=round(acc, 4)))
 

@@ -176,6 +176,20 @@ class Critic(torch.nn.Module):
         return bce(self(edited, targets), 1.0, weights)
 
 
+def worst_within(classifier, images, target, radius, attack_steps=5):
+    """expression-classifier.ts worstWithin: each image moved, within an L2 `radius`, to where the
+    classifier reads its target worst (projected gradient ascent in normalised steps)."""
+    offset = torch.zeros_like(images)
+    step_size = 2.5 * radius / attack_steps
+    norms = lambda t: t.flatten(1).norm(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
+    for _ in range(attack_steps):
+        offset.requires_grad_(True)
+        (gradient,) = torch.autograd.grad(F.cross_entropy(classifier(images + offset), target), offset)
+        moved = offset.detach() + gradient * (step_size / norms(gradient))
+        offset = moved * torch.clamp(radius / norms(moved), max=1.0)
+    return (images + offset).detach()
+
+
 # ---- maps and the product's edit -------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from mien_torch import (
     outside_mouth,
     product_edit,
     read_mien,
+    worst_within,
     write_mien,
 )
 
@@ -86,18 +87,6 @@ def train_classifier(faces, labels, size, steps, robustness, device, log):
     for p in classifier.parameters():
         p.requires_grad_(False)
     return classifier.eval()
-
-
-def worst_within(classifier, images, target, radius, attack_steps=5):
-    offset = torch.zeros_like(images)
-    step_size = 2.5 * radius / attack_steps
-    norms = lambda t: t.flatten(1).norm(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
-    for _ in range(attack_steps):
-        offset.requires_grad_(True)
-        (gradient,) = torch.autograd.grad(F.cross_entropy(classifier(images + offset), target), offset)
-        moved = offset.detach() + gradient * (step_size / norms(gradient))
-        offset = moved * torch.clamp(radius / norms(moved), max=1.0)
-    return (images + offset).detach()
 
 
 def ramp(progress: float, start: float, length: float) -> float:
@@ -379,8 +368,7 @@ def evaluate(network, classifier, images, classes, mask) -> dict:
     decoded = network.decode(z, labels)
     edited = network.decode(z, 1 - labels)
     flipped = classifier(product_edit(images, edited, decoded, mask)).argmax(1) != classes
-    read = lambda t: classifier(t).argmax(1)
-    drawing_flipped = read(edited) != classes
+    drawing_flipped = classifier(edited).argmax(1) != classes
     network.train()
     mse = F.mse_loss(decoded, images).item()
     return dict(

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 
 import mien_torch
 from mien_torch import PaperNetwork
@@ -49,12 +48,7 @@ def prepare_faces():
     rows = list(csv.DictReader(open(os.path.join(FACES, 'labels.csv'))))
     imgs = np.zeros((len(rows), SIZE, SIZE, 3), np.uint8)
     for i, r in enumerate(rows):
-        im = Image.open(os.path.join(FACES, 'images', r['file'])).convert('RGB')
-        w, h = im.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        im = im.crop((left, top, left + side, top + side)).resize((SIZE, SIZE), Image.LANCZOS)
-        imgs[i] = np.asarray(im)
+        imgs[i] = mien_torch.decode_face(os.path.join(FACES, 'images', r['file']), SIZE)
     labels = np.array([float(r['smiling']) for r in rows], np.float32)
     train = np.array([r['split'] == 'train' for r in rows])
     np.savez(os.path.join(WORK, 'faces.npz'), imgs=imgs, labels=labels, train=train)
