@@ -245,11 +245,15 @@ def bce(logits: torch.Tensor, target: float, weights: torch.Tensor | None) -> to
 def read_mien(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     """checkpoint.ts parseCheckpoint: the header and every tensor as float32, the payload's hash checked."""
     data = open(path, "rb").read()
-    assert data[:8] == b"MIENCKPT", f"{path}: not a Mien checkpoint"
+    if data[:8] != b"MIENCKPT":
+        raise ValueError(f"{path}: not a Mien checkpoint")
     (length,) = struct.unpack("<I", data[8:12])
+    if len(data) < 12 + length:
+        raise ValueError(f"{path}: the file is truncated")
     header = json.loads(data[12 : 12 + length])
     payload = data[12 + length :]
-    assert hashlib.sha256(payload).hexdigest() == header["payloadSha256"], f"{path}: checksum mismatch"
+    if hashlib.sha256(payload).hexdigest() != header["payloadSha256"]:
+        raise ValueError(f"{path}: weights are corrupted (checksum mismatch)")
     tensors = {}
     for t in header["tensors"]:
         raw = payload[t["offset"] : t["offset"] + t["byteLength"]]

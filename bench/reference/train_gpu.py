@@ -42,14 +42,29 @@ from mien_torch import (
 
 
 def load_split(images: str, labels: str, split: str, size: int, column: str, with_labels: list[str]):
-    """uint8 faces [n, size, size, 3] and float labels: the column, or the mean of several (`--label-with`)."""
-    with open(labels, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    """uint8 faces [n, size, size, 3], float labels (the column, or the mean of several: `--label-with`)
+    and how many rows were skipped because their image is missing or unreadable."""
     columns = [column, *with_labels]
-    values = np.array([np.mean([float(r[c]) for c in columns]) for r in rows], dtype=np.float32)
+    with open(labels, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ["file", "split", *columns] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SystemExit(f"{labels}: no column {', '.join(missing)}")
+        rows = [r for r in reader if r["split"] == split]
+
+    def face(row: dict) -> np.ndarray | None:
+        try:
+            return decode_face(os.path.join(images, row["file"]), size)
+        except OSError:
+            return None
+
     with ThreadPoolExecutor(16) as pool:
-        faces = list(pool.map(lambda r: decode_face(os.path.join(images, r["file"]), size), rows))
-    return np.stack(faces), values
+        decoded = list(pool.map(face, rows))
+    kept = [i for i, f in enumerate(decoded) if f is not None]
+    if not kept:
+        raise SystemExit(f"{labels}: no readable image in split {split}")
+    values = np.array([np.mean([float(rows[i][c]) for c in columns]) for i in kept], dtype=np.float32)
+    return np.stack([decoded[i] for i in kept]), values, len(rows) - len(kept)
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -147,6 +162,8 @@ class Run:
         torch.backends.cudnn.benchmark = True
         self.stem = args.out.removesuffix(".mien")
         self.state_file = self.stem + ".state.pt"
+        if args.resume and not os.path.exists(self.state_file):
+            raise SystemExit(f"{self.state_file}: no training state to resume from")
         resumed = torch.load(self.state_file, map_location=self.device) if args.resume else None
         self.log_file = open(args.log, "a" if resumed else "w") if args.log else None
         self.load_faces()
@@ -172,9 +189,12 @@ class Run:
         args, device = self.args, self.device
         with_labels = [c for c in args.label_with.split(",") if c]
         started = time.time()
-        train_faces, train_labels = load_split(args.images, args.labels, "train", args.size, args.attribute, with_labels)
-        test_faces, test_labels = load_split(args.images, args.labels, "test", args.size, args.attribute, [])
-        self.log(dict(loaded=len(train_faces), test=len(test_faces), seconds=round(time.time() - started, 1)))
+        train_faces, train_labels, skipped = load_split(
+            args.images, args.labels, "train", args.size, args.attribute, with_labels
+        )
+        test_faces, test_labels, test_skipped = load_split(args.images, args.labels, "test", args.size, args.attribute, [])
+        loaded = dict(loaded=len(train_faces), test=len(test_faces), skipped=skipped + test_skipped)
+        self.log(dict(loaded, seconds=round(time.time() - started, 1)))
         self.faces = torch.from_numpy(train_faces).to(device)
         self.labels = torch.from_numpy(train_labels).to(device)
         self.test_images = to_images(torch.from_numpy(test_faces[: args.test_faces]).to(device))
@@ -200,7 +220,8 @@ class Run:
         self.network = PaperNetwork(args.size).to(self.device)
         if args.init:
             header, tensors = read_mien(args.init)
-            assert header["config"]["size"] == args.size, "--init has another size"
+            if header["config"]["size"] != args.size:
+                raise SystemExit(f"{args.init}: a {header['config']['size']} px model, not {args.size} px")
             self.network.load_named(tensors)
         self.critic = Critic().to(self.device)
         self.ae_optimiser = torch.optim.Adam(self.network.autoencoder_parameters(), args.lr, betas=betas)
@@ -333,7 +354,10 @@ class Run:
 
 
 def main() -> None:
-    Run(parse_args()).train()
+    try:
+        Run(parse_args()).train()
+    except ValueError as error:  # a model file that cannot be read (read_mien)
+        raise SystemExit(str(error)) from error
 
 
 @torch.no_grad()

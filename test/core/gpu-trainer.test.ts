@@ -130,7 +130,9 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     const split = header!.split(',').indexOf('split');
     const pick = (name: string, count: number) => rows.filter((r) => r.split(',')[split] === name).slice(0, count);
     const labels = path.join(folder, 'labels.csv');
-    await writeFile(labels, [header, ...pick('train', 48), ...pick('test', 16)].join('\n') + '\n');
+    // One row whose image is missing: skipped and counted, as our trainer does.
+    const missing = pick('train', 1)[0]!.replace(/^[^,]+/, 'missing.jpg');
+    await writeFile(labels, [header, ...pick('train', 48), missing, ...pick('test', 16)].join('\n') + '\n');
     const out = path.join(folder, 'run.mien');
     const log = path.join(folder, 'run.jsonl');
     const train = (seconds: number, ...more: string[]) =>
@@ -147,7 +149,7 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
         .map((line) => JSON.parse(line) as Record<string, unknown>);
     await train(6);
     const curve = await readCurve();
-    expect(curve[0]).toMatchObject({ loaded: 48, test: 16 });
+    expect(curve[0]).toMatchObject({ loaded: 48, test: 16, skipped: 1 });
     const final = curve.at(-1)!.final as { step: number; test_psnr: number };
     expect(final.step).toBeGreaterThan(0);
     expect(Number.isFinite(final.test_psnr)).toBe(true);
@@ -172,6 +174,14 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     const continued = await ExpressionModel.load(out);
     expect(continued.meta.trainingSteps).toBe(longer.step);
     continued.network.dispose();
+    // A damaged model to start from, or no state to resume, is refused with the file's name.
+    const damaged = path.join(folder, 'damaged.mien');
+    await writeFile(damaged, (await readFile(defaultModel)).subarray(0, 100));
+    const elsewhere = ['--out', path.join(folder, 'refused.mien'), '--log', path.join(folder, 'refused.jsonl')];
+    await expect(train(1, '--init', damaged, ...elsewhere)).rejects.toThrow(`${damaged}: the file is truncated`);
+    await expect(
+      run(python, [script, '--images', faceImages, '--labels', labels, '--seconds', '1', '--resume', '--out', damaged]),
+    ).rejects.toThrow('damaged.state.pt: no training state to resume from');
     // Each model file has its picture sheet: rows of face | edit | drawing, at 2x for a 64 px model.
     for (const sheet of [path.join(folder, 'run.png'), path.join(folder, 'run-10.png')]) {
       const { width, height } = await sharp(sheet).metadata();
