@@ -130,6 +130,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--realism", type=float, default=0.01)
     p.add_argument("--critic-on", choices=["residual", "drawing"], default="residual")
     p.add_argument("--critic-lr-factor", type=float, default=5.0)
+    p.add_argument("--r1", type=float, default=0.0, help="weight (gamma) of the critic's R1 penalty on real faces")
     p.add_argument("--classifier-steps", type=int, default=2000)
     p.add_argument("--classifier-robustness", type=float, default=2.0)
     p.add_argument("--test-faces", type=int, default=512, help="held-out faces in the learning curve")
@@ -309,11 +310,14 @@ class Run:
         self.dis_optimiser.step()
 
         if shown is not None:
-            critic_loss = self.critic.loss(images, y, shown.detach(), targets, weights)
+            terms["critic"] = self.critic.loss(images, y, shown.detach(), targets, weights)
+            critic_loss = terms["critic"]
+            if args.r1 > 0:
+                terms["r1"] = self.critic.r1_penalty(images, y)
+                critic_loss = critic_loss + args.r1 / 2 * terms["r1"]
             self.critic_optimiser.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.critic_optimiser.step()
-            terms["critic"] = critic_loss
         return dict(reconstruction=reconstruction, adversarial=adversarial, **terms)
 
     def held_out(self) -> dict:

@@ -124,6 +124,43 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
     }
   });
 
+  it("penalises the critic's input gradient on real faces (R1) by its squared norm per face", async () => {
+    // Central differences along each face's own gradient give that gradient's norm, independently of autograd.
+    const check = `
+import json, sys
+import torch
+sys.path.insert(0, sys.argv[1])
+from mien_torch import Critic
+torch.manual_seed(3)
+critic = Critic().double()
+faces = torch.rand(4, 3, 64, 64, dtype=torch.float64) * 2 - 1
+labels = torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+penalty = critic.r1_penalty(faces, labels)
+moved = faces.clone().requires_grad_(True)
+(gradient,) = torch.autograd.grad(critic(moved, labels).sum(), moved)
+squares = []
+with torch.no_grad():
+    for i in range(len(faces)):
+        step = torch.zeros_like(faces)
+        step[i] = 1e-4 * gradient[i] / gradient[i].norm()
+        slope = (critic(faces + step, labels)[i].sum() - critic(faces - step, labels)[i].sum()) / 2e-4
+        squares.append(slope.item() ** 2)
+penalty.backward()
+reach = sum(p.grad.abs().sum().item() for p in critic.parameters() if p.grad is not None)
+print(json.dumps(dict(penalty=penalty.item(), differences=sum(squares) / len(squares), reach=reach)))
+`;
+    const { stdout } = await run(python, ['-c', check, path.dirname(script)]);
+    const { penalty, differences, reach } = JSON.parse(stdout) as {
+      penalty: number;
+      differences: number;
+      reach: number;
+    };
+    expect(penalty).toBeGreaterThan(1e-3);
+    expect(Math.abs(penalty - differences) / differences).toBeLessThan(1e-6);
+    // The penalty trains the critic: its gradient reaches the weights.
+    expect(reach).toBeGreaterThan(0);
+  });
+
   it('trains on real faces, writes models, snapshots, picture sheets and a learning curve that we load, and resumes', async () => {
     // A few faces of each split, so that the run takes seconds on a CPU.
     const [header, ...rows] = (await readFile(faceLabels, 'utf8')).trim().split('\n');
@@ -147,7 +184,7 @@ describe('the GPU trainer (bench/reference/train_gpu.py)', () => {
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line) as Record<string, unknown>);
-    await train(6);
+    await train(6, '--r1', '1');
     const curve = await readCurve();
     expect(curve[0]).toMatchObject({ loaded: 48, test: 16, skipped: 1 });
     const final = curve.at(-1)!.final as { step: number; test_psnr: number };
