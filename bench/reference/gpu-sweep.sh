@@ -6,7 +6,8 @@
 # with mottled pictures) with no or a light expression loss, each with and without the critic's R1
 # penalty (weight R1, default 1), the usual remedy for the textures an unregularised critic rewards
 # (resources/models/README.md, "From scratch on a GPU"). Snapshots at 35% and 70% of each run stay in
-# OUT as NAME-35.mien and NAME-70.mien; every model file has its picture sheet beside it (NAME.png).
+# OUT as NAME-35.mien and NAME-70.mien; every model file has its picture sheet beside it (NAME.png), and
+# OUT/sheets-and-curves.tar holds every sheet and learning curve.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 data="${DATA:?DATA: the faces folder, with images/ and labels.csv}"
@@ -35,4 +36,6 @@ for name in critic128 critic128-r1 light128 light128-r1; do
   echo "$name: $(tail -n 1 "$out/$name.jsonl" 2>/dev/null)"
   grep -v '^{' "${TMPDIR:-/tmp}/sweep-$name.err" | tail -n 3 || true
 done
+# The pictures and learning curves in one file: a device call brings back only a few files.
+(cd "$out" && tar -cf sheets-and-curves.tar -- *.png *.jsonl) || failed=1
 exit $failed
