@@ -175,7 +175,7 @@ class Critic(torch.nn.Module):
         """R1 (Mescheder, Geiger and Nowozin, 2018): per face, the squared norm of the gradient of its
         patch logits (summed) with respect to the real face, averaged over the batch. It keeps the critic
         flat where real faces lie, so that it cannot reward the high-frequency textures an unregularised
-        critic teaches its generator (the mottled drawings of a run without it)."""
+        critic can teach its generator (g128-draw's mottled drawings may be such textures)."""
         real = real.detach().requires_grad_(True)
         (gradient,) = torch.autograd.grad(self(real, labels).sum(), real, create_graph=True)
         return gradient.pow(2).flatten(1).sum(1).mean()
