@@ -148,7 +148,12 @@ def parse_args() -> argparse.Namespace:
         help="shares of the run at which to keep the model in a file of its own, e.g. 0.35 -> OUT-35.mien",
     )
     p.add_argument("--log", help="a JSON-lines learning curve to write")
-    return p.parse_args()
+    args = p.parse_args()
+    # A negative weight would turn its loss around (a critic or a classifier to fool becomes one to obey).
+    for name in ["mu", "expression", "mouth_focus", "realism", "r1"]:
+        if getattr(args, name) < 0:
+            p.error(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(args, name)}")
+    return args
 
 
 class Run:

@@ -216,6 +216,8 @@ print(json.dumps(dict(penalty=penalty.item(), differences=sum(squares) / len(squ
     await writeFile(damaged, (await readFile(defaultModel)).subarray(0, 100));
     const elsewhere = ['--out', path.join(folder, 'refused.mien'), '--log', path.join(folder, 'refused.jsonl')];
     await expect(train(1, '--init', damaged, ...elsewhere)).rejects.toThrow(`${damaged}: the file is truncated`);
+    // A negative loss weight is refused before anything is read or written.
+    await expect(train(1, '--r1', '-1', ...elsewhere)).rejects.toThrow('--r1 must be 0 or more, not -1.0');
     await expect(
       run(python, [script, '--images', faceImages, '--labels', labels, '--seconds', '1', '--resume', '--out', damaged]),
     ).rejects.toThrow('damaged.state.pt: no training state to resume from');
